@@ -1,0 +1,290 @@
+/* The emulated CUDA runtime: the subset of the CUDA runtime API that tessera and
+ * its tests call, implemented on the host for builds linked against the SIMT
+ * emulation instead of libcudart. One fake device (sm_80 unless TSR_SIMT_CC
+ * says e.g. 90; TSR_SIMT_SMS multiprocessors, default 4). Test support only. */
+#include <cuda_runtime_api.h>
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "simt_alloc.h"
+
+namespace {
+struct Mapping {
+    void *base;
+    size_t len;
+    size_t size;
+};
+std::map<uintptr_t, Mapping> g_allocs; /* keyed by user pointer */
+std::mutex g_mu;
+cudaError_t g_last = cudaSuccess;
+
+size_t page() { return (size_t)sysconf(_SC_PAGESIZE); }
+
+int env_int(const char *name, int dflt)
+{
+    const char *e = getenv(name);
+    return e && atoi(e) > 0 ? atoi(e) : dflt;
+}
+
+cudaError_t ret(cudaError_t e)
+{
+    if (e != cudaSuccess) g_last = e;
+    return e;
+}
+
+const Mapping *find(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    auto it = g_allocs.upper_bound(a);
+    if (it == g_allocs.begin()) return nullptr;
+    --it;
+    if (a >= it->first && a < it->first + (it->second.size ? it->second.size : 1)) return &it->second;
+    return nullptr;
+}
+} // namespace
+
+int tsr_simt_alloc_contains(const void *p, size_t bytes)
+{
+    std::lock_guard<std::mutex> lk(g_mu);
+    uintptr_t a = (uintptr_t)p;
+    auto it = g_allocs.upper_bound(a);
+    if (it == g_allocs.begin()) return 0;
+    --it;
+    return a >= it->first && a + bytes <= it->first + it->second.size;
+}
+
+extern "C" {
+
+cudaError_t CUDARTAPI cudaMalloc(void **devPtr, size_t size)
+{
+    if (!devPtr) return ret(cudaErrorInvalidValue);
+    /* The buffer ends at a PROT_NONE page, 16-byte aligned (CUDA gives 256), so
+     * that overruns fault and kernels that assume more than 16 show up here. */
+    size_t pg = page(), rounded = (size + 15) / 16 * 16;
+    size_t data_pages = (rounded + pg - 1) / pg;
+    size_t len = (data_pages + 2) * pg;
+    unsigned char *base = (unsigned char *)mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return ret(cudaErrorMemoryAllocation);
+    mprotect(base, pg, PROT_NONE);
+    mprotect(base + (data_pages + 1) * pg, pg, PROT_NONE);
+    unsigned char *user = base + (data_pages + 1) * pg - rounded;
+    memset(user, 0xA5, rounded); /* cudaMalloc'd memory is not zeroed: never let tests rely on it */
+    std::lock_guard<std::mutex> lk(g_mu);
+    g_allocs[(uintptr_t)user] = Mapping{base, len, size};
+    *devPtr = user;
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaFree(void *devPtr)
+{
+    if (!devPtr) return cudaSuccess;
+    std::lock_guard<std::mutex> lk(g_mu);
+    auto it = g_allocs.find((uintptr_t)devPtr);
+    if (it == g_allocs.end()) return ret(cudaErrorInvalidValue);
+    munmap(it->second.base, it->second.len);
+    g_allocs.erase(it);
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaMallocHost(void **ptr, size_t size)
+{
+    if (!ptr) return ret(cudaErrorInvalidValue);
+    *ptr = malloc(size ? size : 1);
+    return *ptr ? cudaSuccess : ret(cudaErrorMemoryAllocation);
+}
+
+cudaError_t CUDARTAPI cudaFreeHost(void *ptr)
+{
+    free(ptr);
+    return cudaSuccess;
+}
+
+static cudaError_t check_range(const void *p, size_t n, bool device)
+{
+    if (!device || n == 0) return cudaSuccess;
+    return tsr_simt_alloc_contains(p, n) ? cudaSuccess : ret(cudaErrorInvalidValue);
+}
+
+cudaError_t CUDARTAPI cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+    bool dd = kind == cudaMemcpyDeviceToDevice || kind == cudaMemcpyHostToDevice;
+    bool sd = kind == cudaMemcpyDeviceToDevice || kind == cudaMemcpyDeviceToHost;
+    if (kind == cudaMemcpyDefault) {
+        dd = find(dst) != nullptr;
+        sd = find(src) != nullptr;
+    }
+    if (check_range(dst, count, dd) || check_range(src, count, sd)) return g_last;
+    if (count) memmove(dst, src, count);
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind, cudaStream_t)
+{
+    return cudaMemcpy(dst, src, count, kind);
+}
+
+cudaError_t CUDARTAPI cudaMemset(void *devPtr, int value, size_t count)
+{
+    if (check_range(devPtr, count, true)) return g_last;
+    if (count) memset(devPtr, value, count);
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t) { return cudaMemset(devPtr, value, count); }
+
+cudaError_t CUDARTAPI cudaMemGetInfo(size_t *free_b, size_t *total)
+{
+    if (free_b) *free_b = (size_t)8 << 30;
+    if (total) *total = (size_t)8 << 30;
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t CUDARTAPI cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t CUDARTAPI cudaStreamCreate(cudaStream_t *s)
+{
+    static int dummy;
+    if (!s) return ret(cudaErrorInvalidValue);
+    *s = (cudaStream_t)&dummy;
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+
+cudaError_t CUDARTAPI cudaGetLastError(void)
+{
+    cudaError_t e = g_last;
+    g_last = cudaSuccess;
+    return e;
+}
+cudaError_t CUDARTAPI cudaPeekAtLastError(void) { return g_last; }
+
+const char *CUDARTAPI cudaGetErrorName(cudaError_t error)
+{
+    switch (error) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    default: return "cudaErrorUnknown";
+    }
+}
+const char *CUDARTAPI cudaGetErrorString(cudaError_t error)
+{
+    return error == cudaSuccess ? "no error" : "error reported by the SIMT emulation's CUDA runtime";
+}
+
+cudaError_t CUDARTAPI cudaFuncSetAttribute(const void *func, enum cudaFuncAttribute attr, int value)
+{
+    (void)attr;
+    if (!func || value < 0) return ret(cudaErrorInvalidValue);
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaGetDevice(int *device)
+{
+    if (!device) return ret(cudaErrorInvalidValue);
+    *device = 0;
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaSetDevice(int device) { return device == 0 ? cudaSuccess : ret(cudaErrorInvalidDevice); }
+cudaError_t CUDARTAPI cudaGetDeviceCount(int *count)
+{
+    if (!count) return ret(cudaErrorInvalidValue);
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaDeviceGetAttribute(int *value, enum cudaDeviceAttr attr, int device)
+{
+    if (!value || device != 0) return ret(cudaErrorInvalidValue);
+    int cc = env_int("TSR_SIMT_CC", 80);
+    switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor: *value = cc / 10; break;
+    case cudaDevAttrComputeCapabilityMinor: *value = cc % 10; break;
+    case cudaDevAttrMultiProcessorCount: *value = env_int("TSR_SIMT_SMS", 4); break;
+    case cudaDevAttrL2CacheSize: *value = 4 << 20; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *value = cc >= 90 ? 232448 : 166912; break;
+    case cudaDevAttrClockRate: *value = 1000000; break;
+    case cudaDevAttrMemoryClockRate: *value = 1000000; break;
+    case cudaDevAttrGlobalMemoryBusWidth: *value = 5120; break;
+    case cudaDevAttrMaxThreadsPerBlock: *value = 1024; break;
+    case cudaDevAttrWarpSize: *value = 32; break;
+    default: *value = 0; break;
+    }
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
+{
+    if (!prop || device != 0) return ret(cudaErrorInvalidValue);
+    memset(prop, 0, sizeof *prop);
+    int v;
+    cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, 0);
+    prop->major = v;
+    cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMinor, 0);
+    prop->minor = v;
+    snprintf(prop->name, sizeof prop->name, "tessera SIMT emulation (sm_%d%d)", prop->major, prop->minor);
+    cudaDeviceGetAttribute(&prop->multiProcessorCount, cudaDevAttrMultiProcessorCount, 0);
+    cudaDeviceGetAttribute(&prop->l2CacheSize, cudaDevAttrL2CacheSize, 0);
+    cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0);
+    prop->sharedMemPerBlockOptin = (size_t)v;
+    prop->sharedMemPerBlock = 48 * 1024;
+    prop->memoryBusWidth = 5120;
+    prop->maxThreadsPerBlock = 1024;
+    prop->warpSize = 32;
+    prop->totalGlobalMem = (size_t)8 << 30;
+    return cudaSuccess;
+}
+
+cudaError_t CUDARTAPI cudaDriverGetVersion(int *v)
+{
+    if (!v) return ret(cudaErrorInvalidValue);
+    *v = CUDART_VERSION;
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaRuntimeGetVersion(int *v)
+{
+    if (!v) return ret(cudaErrorInvalidValue);
+    *v = CUDART_VERSION;
+    return cudaSuccess;
+}
+
+/* Events time the host clock: the emulation runs kernels synchronously. */
+struct EmuEvent {
+    std::chrono::steady_clock::time_point t;
+};
+cudaError_t CUDARTAPI cudaEventCreate(cudaEvent_t *event)
+{
+    if (!event) return ret(cudaErrorInvalidValue);
+    *event = (cudaEvent_t) new EmuEvent();
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaEventRecord(cudaEvent_t event, cudaStream_t)
+{
+    if (!event) return ret(cudaErrorInvalidValue);
+    ((EmuEvent *)event)->t = std::chrono::steady_clock::now();
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t CUDARTAPI cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
+{
+    if (!ms || !start || !end) return ret(cudaErrorInvalidValue);
+    *ms = std::chrono::duration<float, std::milli>(((EmuEvent *)end)->t - ((EmuEvent *)start)->t).count();
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaEventDestroy(cudaEvent_t event)
+{
+    delete (EmuEvent *)event;
+    return cudaSuccess;
+}
+
+} // extern "C"

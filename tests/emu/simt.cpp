@@ -1,0 +1,640 @@
+/* SIMT emulation runtime: fibers, barriers, warp collectives, shared-memory
+ * shadow, cp.async groups and the tensor-core instructions, executed on the
+ * CPU with the PTX ISA's semantics. See simt.h and docs/emulation.md. */
+#include "simt.h"
+#include "simt_ptx.h"
+#include "simt_alloc.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "layout.h"
+}
+
+namespace {
+
+const size_t kStackBytes = 256 * 1024;
+const size_t kStaticSmemBytes = 48 * 1024;
+const int kDeadlockRounds = 2000;
+
+struct Copy {
+    unsigned char *dst;
+    unsigned char data[16];
+    int bytes;
+    long group; /* -1 until committed */
+};
+
+struct Warp {
+    unsigned char slots[32 * TSR_SIMT_SLOT];
+    int live = 0;
+    int arrived = 0, released = 0;
+    unsigned gen = 0, rel_gen = 0;
+};
+
+struct Block;
+
+struct Fiber {
+    ucontext_t ctx;
+    void *stack = nullptr;
+    tsr_simt_thread_view view;
+    Block *block = nullptr;
+    int linear = 0, lane = 0, warp = 0;
+    bool done = false;
+    size_t static_calls = 0;
+    std::vector<Copy> copies;
+    long next_group = 0;
+};
+
+struct Block {
+    unsigned char *smem = nullptr; /* dynamic part, then the static part */
+    unsigned char *shadow = nullptr;
+    size_t dyn_bytes = 0, static_used = 0, total = 0;
+    std::vector<std::pair<size_t, size_t>> static_slots; /* offset, bytes */
+    int live = 0, arrived = 0;
+    unsigned gen = 0;
+    std::vector<Warp> warps;
+};
+
+struct Launch {
+    const char *name = nullptr;
+    const std::function<void()> *body = nullptr;
+    ucontext_t sched;
+    Fiber *current = nullptr;
+    unsigned long progress = 0;
+};
+
+Launch *g_launch = nullptr;
+int g_record = 0;
+int g_fault_count = 0;
+std::string g_first_fault;
+
+Fiber *self()
+{
+    if (!g_launch || !g_launch->current) {
+        fprintf(stderr, "simt: a device-side call was made outside an emulated kernel\n");
+        abort();
+    }
+    return g_launch->current;
+}
+
+void yield_to_scheduler()
+{
+    Fiber *f = self();
+    swapcontext(&f->ctx, &g_launch->sched);
+}
+
+void complete_copy(const Copy &c)
+{
+    memcpy(c.dst, c.data, (size_t)c.bytes);
+    tsr_simt_smem_mark(c.dst, (size_t)c.bytes);
+}
+
+void drain_copies(Fiber *f)
+{
+    for (const Copy &c : f->copies) complete_copy(c);
+    f->copies.clear();
+}
+
+void fiber_main()
+{
+    Fiber *f = g_launch->current;
+    (*g_launch->body)();
+    drain_copies(f);
+    f->done = true;
+    Block *b = f->block;
+    b->live--;
+    Warp &w = b->warps[(size_t)f->warp];
+    w.live--;
+    /* A thread that exits no longer counts towards barriers it never reaches. */
+    if (b->arrived > 0 && b->arrived == b->live) { b->arrived = 0; b->gen++; }
+    if (w.arrived > 0 && w.arrived == w.live) { w.arrived = 0; w.gen++; }
+    if (w.released > 0 && w.released == w.live) { w.released = 0; w.rel_gen++; }
+    g_launch->progress++;
+    swapcontext(&f->ctx, &g_launch->sched);
+}
+
+/* The emulated device's resident-block count: its SM count unless overridden. */
+unsigned resident_blocks()
+{
+    const char *e = getenv("TSR_SIMT_RESIDENT");
+    if (e && atoi(e) > 0) return (unsigned)atoi(e);
+    int sms = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    return sms > 0 ? (unsigned)sms : 4u;
+}
+
+void segv_handler(int sig, siginfo_t *si, void *)
+{
+    char msg[512];
+    int n;
+    if (g_launch && g_launch->current) {
+        const tsr_simt_thread_view &v = g_launch->current->view;
+        n = snprintf(msg, sizeof msg,
+                     "simt: kernel %s block (%u,%u,%u) thread (%u,%u,%u): invalid memory access at %p "
+                     "(signal %d; outside every emulated allocation, or into a guard page)\n",
+                     g_launch->name, v.block_idx.x, v.block_idx.y, v.block_idx.z, v.thread_idx.x,
+                     v.thread_idx.y, v.thread_idx.z, si->si_addr, sig);
+    } else {
+        n = snprintf(msg, sizeof msg, "simt: invalid memory access at %p outside any kernel (signal %d)\n",
+                     si->si_addr, sig);
+    }
+    if (n > 0) (void)!write(2, msg, (size_t)n);
+    _exit(134);
+}
+
+void install_segv_handler()
+{
+    /* Installed at every launch: test frameworks (cmocka) install their own. */
+    static char altstack[64 * 1024];
+    stack_t ss;
+    ss.ss_sp = altstack;
+    ss.ss_size = sizeof altstack;
+    ss.ss_flags = 0;
+    sigaltstack(&ss, nullptr);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigaction(SIGSEGV, &sa, nullptr);
+    sigaction(SIGBUS, &sa, nullptr);
+}
+
+/* getcontext returns twice: kept out of the launch loop so that the loop's
+ * locals are not at risk of being clobbered. */
+void init_fiber_context(Fiber &f)
+{
+    f.stack = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (f.stack == MAP_FAILED) {
+        fprintf(stderr, "simt: cannot map a fiber stack\n");
+        abort();
+    }
+    mprotect(f.stack, 4096, PROT_NONE); /* stack overflow lands in the guard page */
+    getcontext(&f.ctx);
+    f.ctx.uc_stack.ss_sp = f.stack;
+    f.ctx.uc_stack.ss_size = kStackBytes;
+    f.ctx.uc_link = nullptr;
+    makecontext(&f.ctx, fiber_main, 0);
+}
+
+} // namespace
+
+/* ------------------------------------------------------------------------ */
+void tsr_simt_set_record_faults(int on) { g_record = on; }
+
+int tsr_simt_take_faults(char *first, size_t cap)
+{
+    int n = g_fault_count;
+    if (first && cap) snprintf(first, cap, "%s", g_first_fault.c_str());
+    g_fault_count = 0;
+    g_first_fault.clear();
+    return n;
+}
+
+void tsr_simt_fault(const char *fmt, ...)
+{
+    char body[512], msg[800];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(body, sizeof body, fmt, ap);
+    va_end(ap);
+    if (g_launch && g_launch->current) {
+        const tsr_simt_thread_view &v = g_launch->current->view;
+        snprintf(msg, sizeof msg, "simt: kernel %s block (%u,%u,%u) thread (%u,%u,%u): %s", g_launch->name,
+                 v.block_idx.x, v.block_idx.y, v.block_idx.z, v.thread_idx.x, v.thread_idx.y, v.thread_idx.z, body);
+    } else {
+        snprintf(msg, sizeof msg, "simt: %s", body);
+    }
+    if (g_record) {
+        if (g_fault_count++ == 0) g_first_fault = msg;
+        return;
+    }
+    fprintf(stderr, "%s\n", msg);
+    abort();
+}
+
+const tsr_simt_thread_view *tsr_simt_view(void) { return &self()->view; }
+int tsr_simt_lane(void) { return self()->lane; }
+
+void *tsr_simt_dynamic_smem(void) { return self()->block->smem; }
+
+void *tsr_simt_static_smem(size_t bytes, size_t align)
+{
+    Fiber *f = self();
+    Block *b = f->block;
+    size_t k = f->static_calls++;
+    if (k < b->static_slots.size()) {
+        if (b->static_slots[k].second != bytes)
+            tsr_simt_fault("static shared declaration #%zu has %zu bytes here but %zu in another thread", k, bytes,
+                           b->static_slots[k].second);
+        return b->smem + b->static_slots[k].first;
+    }
+    size_t off = (b->dyn_bytes + b->static_used + align - 1) / align * align;
+    if (off + bytes > b->total) {
+        tsr_simt_fault("static shared memory exceeds %zu bytes", kStaticSmemBytes);
+        return b->smem;
+    }
+    b->static_used = off + bytes - b->dyn_bytes;
+    b->static_slots.push_back({off, bytes});
+    return b->smem + off;
+}
+
+static bool in_smem(const Block *b, const void *p, size_t bytes)
+{
+    const unsigned char *c = (const unsigned char *)p;
+    return c >= b->smem && c + bytes <= b->smem + b->total;
+}
+
+int tsr_simt_smem_mark(const void *p, size_t bytes)
+{
+    Block *b = self()->block;
+    if (!in_smem(b, p, bytes)) {
+        tsr_simt_fault("shared store of %zu bytes at %p is outside the block's %zu bytes of shared memory", bytes, p,
+                       b->total);
+        return 0;
+    }
+    memset(b->shadow + ((const unsigned char *)p - b->smem), 1, bytes);
+    return 1;
+}
+
+int tsr_simt_smem_check(const void *p, size_t bytes, const char *what)
+{
+    Block *b = self()->block;
+    if (!in_smem(b, p, bytes)) {
+        tsr_simt_fault("%s: shared access of %zu bytes at %p is outside the block's %zu bytes of shared memory", what,
+                       bytes, p, b->total);
+        return 0;
+    }
+    size_t off = (size_t)((const unsigned char *)p - b->smem);
+    for (size_t i = 0; i < bytes; i++)
+        if (!b->shadow[off + i]) {
+            tsr_simt_fault("%s: reads shared byte offset %zu, which no thread of the block has written", what, off + i);
+            return 1; /* in range: the read itself is harmless, its value is poison */
+        }
+    return 1;
+}
+
+int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
+{
+    if (tsr_simt_alloc_contains(p, bytes)) return 1;
+    tsr_simt_fault("%s: global access of %zu bytes at %p is outside every emulated allocation", what, bytes, p);
+    return 0;
+}
+
+void tsr_simt_yield(void) { yield_to_scheduler(); }
+
+void tsr_simt_syncthreads(void)
+{
+    Fiber *f = self();
+    Block *b = f->block;
+    unsigned my = b->gen;
+    if (++b->arrived == b->live) {
+        b->arrived = 0;
+        b->gen++;
+        g_launch->progress++;
+        return;
+    }
+    while (b->gen == my) yield_to_scheduler();
+}
+
+const unsigned char *tsr_simt_warp_gather(const void *mine, size_t bytes)
+{
+    Fiber *f = self();
+    Warp &w = f->block->warps[(size_t)f->warp];
+    if (bytes) memcpy(w.slots + (size_t)f->lane * TSR_SIMT_SLOT, mine, bytes);
+    unsigned my = w.gen;
+    if (++w.arrived == w.live) {
+        w.arrived = 0;
+        w.gen++;
+        g_launch->progress++;
+    } else {
+        while (w.gen == my) yield_to_scheduler();
+    }
+    return w.slots;
+}
+
+void tsr_simt_warp_release(void)
+{
+    Fiber *f = self();
+    Warp &w = f->block->warps[(size_t)f->warp];
+    unsigned my = w.rel_gen;
+    if (++w.released == w.live) {
+        w.released = 0;
+        w.rel_gen++;
+        g_launch->progress++;
+        return;
+    }
+    while (w.rel_gen == my) yield_to_scheduler();
+}
+
+void tsr_simt_syncwarp(void)
+{
+    tsr_simt_warp_gather(nullptr, 0);
+    tsr_simt_warp_release();
+}
+
+unsigned tsr_simt_ballot(unsigned mask, int pred)
+{
+    int p = pred != 0;
+    const unsigned char *s = tsr_simt_warp_gather(&p, sizeof p);
+    unsigned r = 0;
+    for (int l = 0; l < 32; l++) {
+        int v;
+        memcpy(&v, s + (size_t)l * TSR_SIMT_SLOT, sizeof v);
+        if (v) r |= 1u << l;
+    }
+    tsr_simt_warp_release();
+    return r & mask;
+}
+
+/* ---- cp.async ------------------------------------------------------------ */
+void tsr_simt_cp_async(void *dst, const void *src, int cp_bytes, int src_bytes)
+{
+    Fiber *f = self();
+    if (cp_bytes != 4 && cp_bytes != 8 && cp_bytes != 16) tsr_simt_fault("cp.async size %d is not 4, 8 or 16", cp_bytes);
+    if ((uintptr_t)dst % (uintptr_t)cp_bytes || (uintptr_t)src % (uintptr_t)cp_bytes)
+        tsr_simt_fault("cp.async of %d bytes: dst %p or src %p is misaligned", cp_bytes, dst, src);
+    if (!in_smem(f->block, dst, (size_t)cp_bytes)) {
+        tsr_simt_fault("cp.async destination %p is outside shared memory", dst);
+        return;
+    }
+    if (src_bytes < 0 || src_bytes > cp_bytes) tsr_simt_fault("cp.async src-size %d out of [0,%d]", src_bytes, cp_bytes);
+    Copy c;
+    c.dst = (unsigned char *)dst;
+    c.bytes = cp_bytes;
+    c.group = -1;
+    memset(c.data, 0, sizeof c.data); /* the zero-fill of bytes past src-size */
+    if (src_bytes > 0) {
+        tsr_simt_global_check(src, (size_t)src_bytes, "cp.async source");
+        if (tsr_simt_alloc_contains(src, (size_t)src_bytes)) memcpy(c.data, src, (size_t)src_bytes);
+    }
+    f->copies.push_back(c);
+}
+
+void tsr_simt_cp_async_commit(void)
+{
+    Fiber *f = self();
+    for (Copy &c : f->copies)
+        if (c.group < 0) c.group = f->next_group;
+    f->next_group++;
+}
+
+/* Completes every committed group but the `n` most recent; copies not yet
+ * committed stay in flight, as on the hardware. */
+void tsr_simt_cp_async_wait(int n)
+{
+    Fiber *f = self();
+    long keep_from = f->next_group - n;
+    std::vector<Copy> rest;
+    for (const Copy &c : f->copies) {
+        if (c.group >= 0 && c.group < keep_from) complete_copy(c);
+        else rest.push_back(c);
+    }
+    f->copies.swap(rest);
+}
+
+/* ---- ldmatrix ------------------------------------------------------------ */
+void tsr_simt_ldmatrix(uint32_t *regs, int count, int trans, const void *row_addr)
+{
+    Fiber *f = self();
+    static const unsigned char zeros[16] = {0};
+    if (f->lane < 8 * count) {
+        if ((uintptr_t)row_addr % 16) tsr_simt_fault("ldmatrix row address %p is not 16-byte aligned", row_addr);
+        if (!tsr_simt_smem_check(row_addr, 16, "ldmatrix")) row_addr = zeros; /* recorded; do not read it */
+    }
+    const unsigned char *s = tsr_simt_warp_gather(&row_addr, sizeof row_addr);
+    for (int j = 0; j < count; j++) {
+        uint16_t h[2];
+        for (int e = 0; e < 2; e++) {
+            int r, c;
+            tsr_frag_ldmatrix(f->lane, e, trans, &r, &c);
+            const unsigned char *row;
+            memcpy(&row, s + (size_t)(8 * j + r) * TSR_SIMT_SLOT, sizeof row);
+            memcpy(&h[e], row + 2 * c, 2);
+        }
+        regs[j] = (uint32_t)h[0] | ((uint32_t)h[1] << 16);
+    }
+    tsr_simt_warp_release();
+}
+
+/* ---- mma ------------------------------------------------------------------ */
+namespace {
+struct MmaSlot {
+    uint32_t a[4], b[4], meta;
+};
+
+float b16_to_float(uint16_t v, int bf16)
+{
+    if (bf16) {
+        uint32_t u = (uint32_t)v << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    __half_raw r;
+    r.x = v;
+    return __half2float(__half(r));
+}
+
+uint16_t reg_half(uint32_t r, int hi) { return (uint16_t)(hi ? r >> 16 : r & 0xffff); }
+} // namespace
+
+/* Each lane gathers the warp's registers, rebuilds A (16xK) and B (Kx8) with the
+ * layout functions, and computes its own four outputs in fp32 in k order. */
+static void mma_common(float d[4], const uint32_t a[4], const uint32_t *b, int nb, const float c[4], uint32_t meta,
+                       int sparse, int selector, int bf16)
+{
+    Fiber *f = self();
+    MmaSlot mine;
+    memset(&mine, 0, sizeof mine);
+    memcpy(mine.a, a, sizeof mine.a);
+    memcpy(mine.b, b, (size_t)nb * 4);
+    mine.meta = meta;
+    const unsigned char *s = tsr_simt_warp_gather(&mine, sizeof mine);
+    const MmaSlot *slot[32];
+    for (int l = 0; l < 32; l++) slot[l] = (const MmaSlot *)(s + (size_t)l * TSR_SIMT_SLOT);
+
+    const int K = sparse ? 32 : 16;
+    float A[16][32], B[32][8];
+    memset(A, 0, sizeof A);
+    for (int l = 0; l < 32; l++)
+        for (int i = 0; i < 2 * nb; i++) {
+            int r, cc;
+            if (sparse) tsr_frag_sp_m16n8k32_b(l, i, &r, &cc);
+            else tsr_frag_m16n8k16_b(l, i, &r, &cc);
+            B[r][cc] = b16_to_float(reg_half(slot[l]->b[i / 2], i & 1), bf16);
+        }
+    if (!sparse) {
+        for (int l = 0; l < 32; l++)
+            for (int i = 0; i < 8; i++) {
+                int r, cc;
+                tsr_frag_m16n8k16_a(l, i, &r, &cc);
+                A[r][cc] = b16_to_float(reg_half(slot[l]->a[i / 2], i & 1), bf16);
+            }
+    } else {
+        /* Kept values by (row, kept column), then metadata places them. */
+        float kept[16][16];
+        for (int l = 0; l < 32; l++)
+            for (int i = 0; i < 8; i++) {
+                int r, kc;
+                tsr_frag_sp_m16n8k32_a(l, i, &r, &kc);
+                kept[r][kc] = b16_to_float(reg_half(slot[l]->a[i / 2], i & 1), bf16);
+            }
+        for (int l = 0; l < 32; l++)
+            for (int nib = 0; nib < 8; nib++) {
+                int r, chunk;
+                if (!tsr_frag_sp_m16n8k32_meta(l, selector, nib, &r, &chunk)) continue;
+                unsigned m = (slot[l]->meta >> (4 * nib)) & 0xf;
+                unsigned i0 = m & 3, i1 = m >> 2;
+                if (i0 == i1) {
+                    tsr_simt_fault("mma.sp metadata 0x%x (row %d, chunk %d, lane %d) is one of the undefined codes 0b0000/0b0101/0b1010/0b1111",
+                                   m, r, chunk, l);
+                    continue;
+                }
+                A[r][4 * chunk + (int)i0] += kept[r][2 * chunk];
+                A[r][4 * chunk + (int)i1] += kept[r][2 * chunk + 1];
+            }
+    }
+    for (int i = 0; i < 4; i++) {
+        int r, cc;
+        tsr_frag_m16n8k16_c(f->lane, i, &r, &cc);
+        float acc = c[i];
+        for (int k = 0; k < K; k++) acc += A[r][k] * B[k][cc];
+        d[i] = acc;
+    }
+    tsr_simt_warp_release();
+}
+
+void tsr_simt_mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], int bf16)
+{
+    mma_common(d, a, b, 2, c, 0, 0, 0, bf16);
+}
+
+void tsr_simt_mma_sp_m16n8k32(float d[4], const uint32_t a[4], const uint32_t b[4], const float c[4], uint32_t meta,
+                              int selector, int bf16)
+{
+    if (selector < 0 || selector > 1) tsr_simt_fault("mma.sp m16n8k32 sparsity selector %d is not 0 or 1", selector);
+    mma_common(d, a, b, 4, c, meta, 1, selector, bf16);
+}
+
+/* ---- lop3 / prmt: pure functions, the same on every lane ------------------ */
+uint32_t tsr_simt_lop3(uint32_t a, uint32_t b, uint32_t c, unsigned lut)
+{
+    uint32_t r = 0;
+    for (int bit = 0; bit < 32; bit++) {
+        unsigned idx = (((a >> bit) & 1u) << 2) | (((b >> bit) & 1u) << 1) | ((c >> bit) & 1u);
+        /* immLut is indexed by (a,b,c) as the PTX ISA's 0xF0/0xCC/0xAA constants define. */
+        r |= ((lut >> idx) & 1u) << bit;
+    }
+    return r;
+}
+
+uint32_t tsr_simt_prmt(uint32_t a, uint32_t b, uint32_t sel)
+{
+    uint64_t bytes = ((uint64_t)b << 32) | a;
+    uint32_t r = 0;
+    for (int i = 0; i < 4; i++) {
+        unsigned s = (sel >> (4 * i)) & 0xf;
+        unsigned v = (unsigned)(bytes >> (8 * (s & 7))) & 0xff;
+        if (s & 8) v = (v & 0x80) ? 0xff : 0x00; /* sign-replicate mode bit */
+        r |= v << (8 * i);
+    }
+    return r;
+}
+
+/* ---- launching ------------------------------------------------------------ */
+cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_smem, const std::function<void()> &body)
+{
+    unsigned nthreads = block.x * block.y * block.z;
+    unsigned long nblocks = (unsigned long)grid.x * grid.y * grid.z;
+    if (nthreads == 0 || nthreads > 1024 || nblocks == 0 || grid.y > 65535 || grid.z > 65535)
+        return cudaErrorInvalidConfiguration;
+    if (g_launch) {
+        fprintf(stderr, "simt: kernel %s launched from inside kernel %s\n", name, g_launch->name);
+        abort();
+    }
+    install_segv_handler();
+    Launch L;
+    L.name = name;
+    L.body = &body;
+    g_launch = &L;
+    unsigned resident = resident_blocks();
+    unsigned nwarps = (nthreads + 31) / 32;
+
+    for (unsigned long first = 0; first < nblocks; first += resident) {
+        unsigned long wave = nblocks - first < resident ? nblocks - first : resident;
+        std::vector<Block> blocks(wave);
+        std::vector<Fiber> fibers(wave * nthreads);
+        for (unsigned long bi = 0; bi < wave; bi++) {
+            Block &b = blocks[bi];
+            b.dyn_bytes = (dyn_smem + 15) / 16 * 16;
+            b.total = b.dyn_bytes + kStaticSmemBytes;
+            b.smem = (unsigned char *)aligned_alloc(128, (b.total + 127) / 128 * 128);
+            b.shadow = (unsigned char *)calloc(b.total, 1);
+            memset(b.smem, 0xff, b.total); /* poison: reads of unwritten shared memory show as NaN */
+            b.live = (int)nthreads;
+            b.warps.resize(nwarps);
+            for (unsigned w = 0; w < nwarps; w++) b.warps[w].live = (int)(w + 1 < nwarps ? 32 : nthreads - 32 * w);
+            unsigned long lin = first + bi;
+            uint3 bidx = {(unsigned)(lin % grid.x), (unsigned)(lin / grid.x % grid.y),
+                          (unsigned)(lin / ((unsigned long)grid.x * grid.y))};
+            for (unsigned t = 0; t < nthreads; t++) {
+                Fiber &f = fibers[bi * nthreads + t];
+                f.view.thread_idx = {t % block.x, t / block.x % block.y, t / (block.x * block.y)};
+                f.view.block_idx = bidx;
+                f.view.block_dim = block;
+                f.view.grid_dim = grid;
+                f.block = &b;
+                f.linear = (int)t;
+                f.lane = (int)(t % 32);
+                f.warp = (int)(t / 32);
+                init_fiber_context(f);
+            }
+        }
+        /* Round-robin until every fiber is done; a run of rounds with no barrier
+         * released and no thread finished is a deadlock (a divergent barrier, or a
+         * spin on a flag nobody resident will set). */
+        int idle_rounds = 0;
+        for (;;) {
+            bool any = false;
+            unsigned long before = L.progress;
+            for (Fiber &f : fibers) {
+                if (f.done) continue;
+                any = true;
+                L.current = &f;
+                swapcontext(&L.sched, &f.ctx);
+                L.current = nullptr;
+            }
+            if (!any) break;
+            if (L.progress == before) {
+                if (++idle_rounds > kDeadlockRounds) {
+                    for (Fiber &f : fibers)
+                        if (!f.done) {
+                            fprintf(stderr, "simt: kernel %s deadlocked: block (%u,%u,%u) thread (%u,%u,%u) is still waiting (at a barrier, a warp collective or a spin)\n",
+                                    name, f.view.block_idx.x, f.view.block_idx.y, f.view.block_idx.z,
+                                    f.view.thread_idx.x, f.view.thread_idx.y, f.view.thread_idx.z);
+                            break;
+                        }
+                    abort();
+                }
+            } else {
+                idle_rounds = 0;
+            }
+        }
+        for (Fiber &f : fibers) munmap(f.stack, kStackBytes);
+        for (Block &b : blocks) {
+            free(b.smem);
+            free(b.shadow);
+        }
+    }
+    g_launch = nullptr;
+    return cudaSuccess;
+}

@@ -1,0 +1,17 @@
+/* Host implementations of the instructions behind cuda/common/ptx.cuh, used when
+ * a kernel is compiled with -DTSR_EMU. Each follows the PTX ISA's semantics and
+ * the fragment layouts of csrc/layout.h. */
+#ifndef TESSERA_TESTS_EMU_SIMT_PTX_H
+#define TESSERA_TESTS_EMU_SIMT_PTX_H
+#include <stdint.h>
+
+void tsr_simt_cp_async(void *dst_smem, const void *src_global, int cp_bytes, int src_bytes);
+void tsr_simt_cp_async_commit(void);
+void tsr_simt_cp_async_wait(int groups_in_flight);
+void tsr_simt_ldmatrix(uint32_t *regs, int count, int trans, const void *row_addr);
+void tsr_simt_mma_m16n8k16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4], int bf16);
+void tsr_simt_mma_sp_m16n8k32(float d[4], const uint32_t a[4], const uint32_t b[4], const float c[4], uint32_t meta,
+                              int selector, int bf16);
+uint32_t tsr_simt_lop3(uint32_t a, uint32_t b, uint32_t c, unsigned lut);
+uint32_t tsr_simt_prmt(uint32_t a, uint32_t b, uint32_t sel);
+#endif
