@@ -229,6 +229,20 @@ TSR_DEVICE void fence_acq_rel_gpu(void)
 #endif
 }
 
+/* Load that bypasses L1 (cached in L2 only): for data another block wrote
+ * during this launch, which a stale L1 line must not shadow. */
+TSR_DEVICE float4 ld_global_cg_f4(const float4 *p)
+{
+#if defined(TSR_EMU)
+    if (!tsr_simt_global_check(p, 16, "ld.global.cg")) return make_float4(0, 0, 0, 0);
+    return *p;
+#else
+    float4 v;
+    asm volatile("ld.global.cg.v4.f32 {%0,%1,%2,%3}, [%4];\n" : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w) : "l"(p));
+    return v;
+#endif
+}
+
 /* ---- plain accesses the emulation checks --------------------------------- */
 /* Shared memory: tracked so that a read of a byte nobody wrote is reported. */
 template <typename T> TSR_DEVICE void st_shared(void *smem_p, T v)

@@ -113,6 +113,12 @@ static inline int __any_sync(unsigned mask, int pred) { return tsr_simt_ballot(m
 static inline int __all_sync(unsigned mask, int pred) { return (tsr_simt_ballot(mask, pred) & mask) == mask; }
 static inline unsigned __activemask(void) { return 0xffffffffu; }
 
+/* The device math library's integer min/max. */
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+static inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+static inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+
 /* ---- integer intrinsics ------------------------------------------------- */
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
 static inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }

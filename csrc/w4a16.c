@@ -1,0 +1,230 @@
+/* W4A16 dispatcher: validates a call, picks a kernel configuration from the
+ * table in w4a16_format.h, plans the striped grid and the workspace, and
+ * launches (cuda/w4a16/). Every rejection names the argument, value and rule. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "w4a16_internal.h"
+
+static const tsr_w4a16_config_t k_configs[TSR_W4A16_CONFIG_COUNT] = {
+#define TSR_W4A16_ROW(id, mb, stages) {id, mb, stages},
+    TSR_W4A16_CONFIGS(TSR_W4A16_ROW)
+#undef TSR_W4A16_ROW
+};
+
+/* A launch plan: grid shape and where each part of the workspace lives. */
+typedef struct w4a16_plan {
+    const tsr_w4a16_config_t *config;
+    int m_slices, blocks_per_slice, items_per_block, k_tiles, n_tiles;
+    size_t locks_offset, partials_offset, a_perm_offset, workspace_bytes, smem_bytes;
+} w4a16_plan_t;
+
+static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
+
+/* Heuristic until the tuning cache (issue 6) answers first: the smallest row
+ * tile that covers m, so that decode moves weights once and wastes no mma rows. */
+static const tsr_w4a16_config_t *choose_config(int m)
+{
+    if (m <= 16) return &k_configs[0];
+    if (m <= 32) return &k_configs[1];
+    return &k_configs[2];
+}
+
+static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
+{
+    TSR_CHECK_PTR(fn, l);
+    tsr_w4a16_layout_t ref;
+    tsr_status_t st = tsr_w4a16_layout_impl(l->k, l->n, l->group_size, l->dtype, l->has_zeros, l->act_order, &ref);
+    if (st) return st;
+    if (memcmp(&ref, l, sizeof ref) != 0)
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: layout (k=%d, n=%d, group_size=%d) differs from what tsr_w4a16_layout computes; "
+                        "pass the struct it filled in, unmodified", fn, l->k, l->n, l->group_size);
+    return TSR_STATUS_SUCCESS;
+}
+
+static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, w4a16_plan_t *p)
+{
+    TSR_CHECK_PTR(fn, h);
+    tsr_status_t st = check_layout(fn, l);
+    if (st) return st;
+    if (m < 0) return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: m=%d must be >= 0", fn, m);
+    if (h->info.cc_major < 8)
+        return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: device cc %d.%d; the W4A16 kernels need sm_80 or newer", fn,
+                        h->info.cc_major, h->info.cc_minor);
+    memset(p, 0, sizeof *p);
+    p->config = choose_config(m);
+    int bm = 16 * p->config->m_blocks;
+    p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
+    p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
+    p->m_slices = m == 0 ? 0 : (m + bm - 1) / bm;
+    int total = p->k_tiles * p->n_tiles, sms = h->info.sm_count > 0 ? h->info.sm_count : 1;
+    /* Striping: with one row slice, spread all (n, k) tiles evenly over one block
+     * per SM, so a small layer still fills the GPU. With many slices, whole
+     * columns per block once there are enough of them to fill it. */
+    int blocks;
+    if (p->m_slices <= 1) blocks = total < sms ? total : sms;
+    else if ((long)p->n_tiles * p->m_slices >= sms) blocks = p->n_tiles;
+    else blocks = (sms + p->m_slices - 1) / p->m_slices;
+    if (blocks > total) blocks = total;
+    if (blocks < 1) blocks = 1;
+    p->items_per_block = (total + blocks - 1) / blocks;
+    if (blocks > p->n_tiles && p->items_per_block > p->k_tiles) p->items_per_block = p->k_tiles;
+    p->blocks_per_slice = (total + p->items_per_block - 1) / p->items_per_block;
+    int split = p->items_per_block % p->k_tiles != 0;
+    size_t off = 0;
+    p->locks_offset = off;
+    off = align256(off + (size_t)p->m_slices * p->n_tiles * sizeof(int));
+    p->partials_offset = off;
+    if (split) off = align256(off + (size_t)p->m_slices * p->blocks_per_slice * bm * TSR_W4A16_TILE_N * sizeof(float));
+    p->a_perm_offset = off;
+    if (l->act_order) off = align256(off + (size_t)m * l->k * 2);
+    p->workspace_bytes = off;
+    p->smem_bytes = (size_t)p->config->stages * tsr_w4a16_stage_bytes(p->config->m_blocks);
+    if (p->smem_bytes > (size_t)h->info.smem_per_block_optin)
+        return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: config %d needs %zu bytes of shared memory; the device allows %d",
+                        fn, p->config->id, p->smem_bytes, h->info.smem_per_block_optin);
+    return TSR_STATUS_SUCCESS;
+}
+
+tsr_status_t tsr_w4a16_can_implement(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m)
+{
+    tsr_clear_error();
+    w4a16_plan_t plan;
+    return make_plan("tsr_w4a16_can_implement", handle, layout, m, &plan);
+}
+
+tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, size_t *bytes)
+{
+    const char *fn = "tsr_w4a16_workspace_size";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, bytes);
+    w4a16_plan_t plan;
+    tsr_status_t st = make_plan(fn, handle, layout, m, &plan);
+    if (st) return st;
+    *bytes = plan.workspace_bytes;
+    return TSR_STATUS_SUCCESS;
+}
+
+static tsr_status_t gemm_impl(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, const void *a, const void *packed,
+                              const void *bias, void *c, void *workspace, size_t workspace_bytes, cudaStream_t stream)
+{
+    const char *fn = "tsr_w4a16_gemm";
+    w4a16_plan_t plan;
+    tsr_status_t st = make_plan(fn, h, l, m, &plan);
+    if (st) return st;
+    if (m == 0) return TSR_STATUS_SUCCESS;
+    TSR_CHECK_PTR(fn, a);
+    TSR_CHECK_PTR(fn, packed);
+    TSR_CHECK_PTR(fn, c);
+    TSR_CHECK_ALIGN(fn, a, 16);
+    TSR_CHECK_ALIGN(fn, packed, 16);
+    TSR_CHECK_ALIGN(fn, c, 4);
+    if (bias) TSR_CHECK_ALIGN(fn, bias, 4);
+    if (workspace_bytes < plan.workspace_bytes)
+        return tsr_fail(TSR_STATUS_WORKSPACE_TOO_SMALL, "%s: workspace_bytes=%zu but m=%d needs %zu (tsr_w4a16_workspace_size)",
+                        fn, workspace_bytes, m, plan.workspace_bytes);
+    if (plan.workspace_bytes) {
+        TSR_CHECK_PTR(fn, workspace);
+        TSR_CHECK_ALIGN(fn, workspace, 16);
+    }
+    unsigned char *ws = workspace;
+    const unsigned char *blob = packed;
+    tsr_w4a16_launch_args_t args;
+    memset(&args, 0, sizeof args);
+    args.config = plan.config->id;
+    args.bf16 = l->dtype == TSR_DTYPE_BF16;
+    args.has_zeros = l->has_zeros;
+    args.m = m;
+    args.n = l->n;
+    args.k = l->k;
+    args.n_padded = l->n_padded;
+    args.k_tiles = plan.k_tiles;
+    args.n_tiles = plan.n_tiles;
+    /* per-channel: one group over the padded k as well */
+    args.group_size = l->group_size == l->k ? l->k_padded : l->group_size;
+    args.groups = l->groups;
+    args.m_slices = plan.m_slices;
+    args.blocks_per_slice = plan.blocks_per_slice;
+    args.items_per_block = plan.items_per_block;
+    args.a = a;
+    args.qweight = (const uint32_t *)(blob + l->qweight_offset);
+    args.scales = blob + l->scales_offset;
+    args.zeros = l->has_zeros ? blob + l->zeros_offset : NULL;
+    args.bias = bias;
+    args.c = c;
+    args.locks = (int *)(ws + plan.locks_offset);
+    args.partials = (float *)(ws + plan.partials_offset);
+    if (l->act_order) {
+        void *a_perm = ws + plan.a_perm_offset;
+        TSR_CUDA_TRY(tsr_w4a16_launch_permute_a(a, (const int32_t *)(blob + l->perm_offset), a_perm, m, l->k, stream));
+        args.a = a_perm;
+    }
+    TSR_CUDA_TRY(tsr_w4a16_launch_gemm(&args, stream));
+    return TSR_STATUS_SUCCESS;
+}
+
+tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, const void *a,
+                            const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
+                            cudaStream_t stream)
+{
+    tsr_clear_error();
+    tsr_nvtx_push("tsr_w4a16_gemm");
+    tsr_status_t st = gemm_impl(handle, layout, m, a, packed, bias, c, workspace, workspace_bytes, stream);
+    tsr_nvtx_pop();
+    return st;
+}
+
+tsr_status_t tsr_w4a16_pack_device(tsr_handle_t handle, const tsr_w4a16_source_t *src,
+                                   const tsr_w4a16_layout_t *l, void *packed, cudaStream_t stream)
+{
+    const char *fn = "tsr_w4a16_pack_device";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, handle);
+    tsr_status_t st = tsr_w4a16_check_source(fn, src, l);
+    if (st) return st;
+    if ((st = check_layout(fn, l))) return st;
+    TSR_CHECK_PTR(fn, packed);
+    TSR_CHECK_ALIGN(fn, packed, 16);
+    tsr_nvtx_push(fn);
+    unsigned char *blob = packed;
+    int32_t *perm_host = NULL;
+    if (l->act_order) {
+        perm_host = malloc((size_t)l->k_padded * sizeof *perm_host);
+        if (!perm_host) st = tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: allocating %d permutation entries failed", fn, l->k_padded);
+        else st = tsr_w4a16_build_perm(fn, l, src->g_idx, perm_host);
+    }
+    if (!st) {
+        cudaError_t e = cudaMemsetAsync(blob, 0, l->total_bytes, stream);
+        if (e == cudaSuccess && perm_host)
+            e = cudaMemcpyAsync(blob + l->perm_offset, perm_host, l->perm_bytes, cudaMemcpyHostToDevice, stream);
+        if (e == cudaSuccess) {
+            tsr_w4a16_pack_args_t pa;
+            memset(&pa, 0, sizeof pa);
+            pa.format = (int)src->format;
+            pa.k = l->k;
+            pa.n = l->n;
+            pa.k_padded = l->k_padded;
+            pa.n_padded = l->n_padded;
+            pa.group_size = l->group_size;
+            pa.groups = l->groups;
+            pa.has_zeros = l->has_zeros;
+            pa.zeros_minus_one = src->gptq_zeros_minus_one;
+            pa.scales_convert = src->scales_dtype == l->dtype ? 0 : (l->dtype == TSR_DTYPE_BF16 ? 1 : 2);
+            pa.qweight = src->qweight;
+            pa.scales = src->scales;
+            pa.qzeros = src->qzeros;
+            pa.perm = perm_host ? (const int32_t *)(blob + l->perm_offset) : NULL;
+            pa.out_qweight = (uint32_t *)(blob + l->qweight_offset);
+            pa.out_scales = (uint16_t *)(blob + l->scales_offset);
+            pa.out_zeros = l->has_zeros ? blob + l->zeros_offset : NULL;
+            e = tsr_w4a16_launch_pack(&pa, stream);
+        }
+        /* the host permutation must outlive the async copy */
+        if (e == cudaSuccess && perm_host) e = cudaStreamSynchronize(stream);
+        if (e != cudaSuccess) st = tsr_fail_cuda(e, "tsr_w4a16_pack_device");
+    }
+    free(perm_host);
+    tsr_nvtx_pop();
+    return st;
+}

@@ -1,0 +1,39 @@
+/* Pieces of the W4A16 family shared between its host files (packer, device
+ * packer, dispatcher) and the kernel launchers in cuda/w4a16/. Not installed. */
+#ifndef TESSERA_CSRC_W4A16_INTERNAL_H
+#define TESSERA_CSRC_W4A16_INTERNAL_H
+
+#include "tessera/w4a16.h"
+#include "w4a16_format.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+tsr_status_t tsr_w4a16_layout_impl(int k, int n, int group_size, tsr_dtype_t dtype, int has_zeros, int act_order,
+                                   tsr_w4a16_layout_t *l);
+tsr_status_t tsr_w4a16_check_source(const char *fn, const tsr_w4a16_source_t *s, const tsr_w4a16_layout_t *l);
+tsr_status_t tsr_w4a16_build_perm(const char *fn, const tsr_w4a16_layout_t *l, const int32_t *g_idx, int32_t *perm);
+
+/* Kernel launchers (cuda/w4a16/): each returns the launch's CUDA error. */
+cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *args, cudaStream_t stream);
+/* a_perm[m][j] = a[m][perm[j]] for j < k (perm: device int32 [k_padded]). */
+cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *perm, void *a_perm, int m, int k,
+                                       cudaStream_t stream);
+/* GPU packing: one thread per packed word / per (group, column). perm may be
+ * NULL (device int32 [k_padded] otherwise). */
+typedef struct tsr_w4a16_pack_args {
+    int format, k, n, k_padded, n_padded, group_size, groups, has_zeros, zeros_minus_one;
+    int scales_convert; /* 0: copy bits; 1: f16 -> bf16; 2: bf16 -> f16 */
+    const void *qweight, *scales, *qzeros;
+    const int32_t *perm;
+    uint32_t *out_qweight;
+    uint16_t *out_scales;
+    uint8_t *out_zeros;
+} tsr_w4a16_pack_args_t;
+cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *args, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,393 @@
+/* W4A16 GEMM for sm_80+: C[m][n] = A[m][k] * dequant(W)[k][n] (+ bias).
+ * Weights stream through a cp.async pipeline in the packed layout of
+ * csrc/w4a16_format.h, are dequantised in registers with a few bit operations,
+ * and meet the activations (ldmatrix from swizzled shared memory) in
+ * mma.sync.m16n8k16 with fp32 accumulators. The (n-tile, k-tile) work is
+ * striped over the grid; blocks sharing a column reduce through the workspace
+ * in a fixed order, and the last one resets the lock. docs/formats/w4a16.md. */
+#include "common/device.cuh"
+
+extern "C" {
+#include "w4a16_internal.h"
+}
+
+/* ---- 16-bit pair arithmetic on raw register bits ---------------------------- */
+template <int BF16> TSR_DEVICE uint32_t h2_sub(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    if (BF16) {
+        __nv_bfloat162 x, y, z;
+        memcpy(&x, &a, 4);
+        memcpy(&y, &b, 4);
+        z = __hsub2(x, y);
+        memcpy(&r, &z, 4);
+    } else {
+        __half2 x, y, z;
+        memcpy(&x, &a, 4);
+        memcpy(&y, &b, 4);
+        z = __hsub2(x, y);
+        memcpy(&r, &z, 4);
+    }
+    return r;
+}
+template <int BF16> TSR_DEVICE uint32_t h2_mul(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    if (BF16) {
+        __nv_bfloat162 x, y, z;
+        memcpy(&x, &a, 4);
+        memcpy(&y, &b, 4);
+        z = __hmul2(x, y);
+        memcpy(&r, &z, 4);
+    } else {
+        __half2 x, y, z;
+        memcpy(&x, &a, 4);
+        memcpy(&y, &b, 4);
+        z = __hmul2(x, y);
+        memcpy(&r, &z, 4);
+    }
+    return r;
+}
+TSR_DEVICE uint32_t h2_fma_f16(uint32_t a, uint32_t b, uint32_t c)
+{
+    __half2 x, y, z, w;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    memcpy(&z, &c, 4);
+    w = __hfma2(x, y, z);
+    uint32_t r;
+    memcpy(&r, &w, 4);
+    return r;
+}
+
+/* (a & b) | c in one lop3: the truth table of a=0xF0, b=0xCC, c=0xAA. */
+#define TSR_LUT_AND_OR ((0xF0 & 0xCC) | 0xAA)
+
+/* ---- dequantisation ------------------------------------------------------------
+ * One packed word holds four register pairs (csrc/w4a16_format.h): pair i is
+ * nibbles (i, i+4) and feeds n8 tile i/2, B register i%2.
+ * fp16: OR-ing a nibble v into the mantissa of 0x6400 (1024.0, ulp 1) gives
+ * exactly 1024+v; a nibble four bits up gives 1024+16v, and an FMA by 1/16
+ * (0x2c00) gives 64+v. Subtracting 1024+z (or adding -(64+z)) leaves the exact
+ * integer v-z, so the zero point costs no extra instruction, and one multiply
+ * applies the scale. Folding the scale into the same FMA, (1024+v)*s - (1024+z)*s,
+ * would cancel two large rounded terms and lose up to half a scale; so two
+ * operations per pair it is.
+ * bf16 has 7 mantissa bits: 0x4300 (128.0, ulp 1) takes a low nibble only, so
+ * each pair is shifted down first. */
+template <int BF16>
+TSR_DEVICE void dequant_word(uint32_t w, const uint32_t zlo[2], const uint32_t zhi[2], const uint32_t s[2], uint32_t b[2][2])
+{
+    if (BF16) {
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+            uint32_t v = lop3<TSR_LUT_AND_OR>(w >> (4 * i), 0x000f000fu, 0x43004300u);
+            b[i >> 1][i & 1] = h2_mul<1>(h2_sub<1>(v, zlo[i >> 1]), s[i >> 1]);
+        }
+    } else {
+        const uint32_t one_16th = 0x2c002c00u;
+        uint32_t w8 = w >> 8;
+        uint32_t p0 = lop3<TSR_LUT_AND_OR>(w, 0x000f000fu, 0x64006400u);
+        uint32_t p1 = lop3<TSR_LUT_AND_OR>(w, 0x00f000f0u, 0x64006400u);
+        uint32_t p2 = lop3<TSR_LUT_AND_OR>(w8, 0x000f000fu, 0x64006400u);
+        uint32_t p3 = lop3<TSR_LUT_AND_OR>(w8, 0x00f000f0u, 0x64006400u);
+        b[0][0] = h2_mul<0>(h2_sub<0>(p0, zlo[0]), s[0]);
+        b[0][1] = h2_mul<0>(h2_fma_f16(p1, one_16th, zhi[0]), s[0]);
+        b[1][0] = h2_mul<0>(h2_sub<0>(p2, zlo[1]), s[1]);
+        b[1][1] = h2_mul<0>(h2_fma_f16(p3, one_16th, zhi[1]), s[1]);
+    }
+}
+
+/* The constants a zero point z becomes, as 16-bit pairs (bit patterns, exact):
+ * fp16 1024+z = 0x6400|z and -(64+z) = 0xd400|z<<4; bf16 128+z = 0x4300|z. */
+template <int BF16> TSR_DEVICE void zero_constants(int z, uint32_t *zlo, uint32_t *zhi)
+{
+    uint32_t lo = BF16 ? (0x4300u | (uint32_t)z) : (0x6400u | (uint32_t)z);
+    uint32_t hi = 0xd400u | ((uint32_t)z << 4);
+    *zlo = lo | (lo << 16);
+    *zhi = hi | (hi << 16);
+}
+
+template <int BF16> TSR_DEVICE uint32_t pack_out(float x, float y)
+{
+    uint32_t r;
+    if (BF16) {
+        __nv_bfloat162 v = __floats2bfloat162_rn(x, y);
+        memcpy(&r, &v, 4);
+    } else {
+        __half2 v = __floats2half2_rn(x, y);
+        memcpy(&r, &v, 4);
+    }
+    return r;
+}
+template <int BF16> TSR_DEVICE float2 unpack_in(uint32_t u)
+{
+    if (BF16) {
+        __nv_bfloat162 v;
+        memcpy(&v, &u, 4);
+        return __bfloat1622float2(v);
+    }
+    __half2 v;
+    memcpy(&v, &u, 4);
+    return __half22float2(v);
+}
+
+/* ---- shared memory of one pipeline stage ------------------------------------ */
+template <int MB> struct w4a16_stage_layout {
+    static const int a_bytes = 16 * MB * TSR_W4A16_TILE_K * 2; /* [rows][64] halves, 128-byte rows */
+    static const int b_offset = a_bytes;                         /* 4096 bytes of packed weights */
+    static const int s_offset = b_offset + TSR_W4A16_TILE_WORDS * 4; /* 2 groups x 128 scales */
+    static const int z_offset = s_offset + 2 * TSR_W4A16_TILE_N * 2; /* 2 groups x 64 bytes */
+    static const int bytes = z_offset + 2 * TSR_W4A16_TILE_N / 2;
+};
+
+/* Issues the cp.async copies of work item `item` (n-tile item/k_tiles, k-tile
+ * item%k_tiles) into stage buffer `st`. */
+template <int MB, int HAS_Z>
+TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, int item, int m0, unsigned char *st)
+{
+    typedef w4a16_stage_layout<MB> L;
+    const int tid = threadIdx.x;
+    const int nt = item / p.k_tiles, kt = item % p.k_tiles;
+    /* Activations: 16*MB rows of 64 k as 8 chunks of 16 bytes. Chunk c of row r
+     * goes to slot c ^ (r%8): ldmatrix then reads 8 rows of one chunk column
+     * from 8 different bank groups (csrc/layout.h, tsr_swizzle_chunk). Rows past
+     * m and k past the end are zero-filled without being read. */
+    const unsigned char *a = (const unsigned char *)p.a;
+    for (int c = tid; c < 16 * MB * 8; c += TSR_W4A16_THREADS) {
+        int r = c >> 3, ch = c & 7;
+        int row = m0 + r, col = kt * TSR_W4A16_TILE_K + ch * 8;
+        bool ok = row < p.m && col < p.k;
+        const void *src = ok ? a + ((size_t)row * p.k + col) * 2 : a;
+        cp_async_16_zfill(st + r * 128 + tsr_swizzle_chunk(r, ch, 8) * 16, src, ok ? 16 : 0);
+    }
+    /* Weights: the tile is 4096 contiguous bytes; thread t copies bytes 16t.. */
+    const uint32_t *wsrc = p.qweight + ((size_t)nt * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS + tid * 4;
+    cp_async_16_evict_first(st + L::b_offset + tid * 16, wsrc);
+    /* Scales (and zeros) of the one or two groups this k-tile touches. */
+    const int g0 = kt * TSR_W4A16_TILE_K / p.group_size;
+    const int ngroups = p.group_size == 32 ? 2 : 1;
+    if (tid < 16 * ngroups) {
+        int grp = g0 + tid / 16;
+        const unsigned char *src = (const unsigned char *)p.scales + ((size_t)grp * p.n_padded + nt * TSR_W4A16_TILE_N) * 2 + (tid % 16) * 16;
+        cp_async_16_zfill(st + L::s_offset + tid * 16, src, 16);
+    }
+    if (HAS_Z && tid >= 32 && tid < 32 + 4 * ngroups) {
+        int i = tid - 32, grp = g0 + i / 4;
+        const unsigned char *src = p.zeros + (size_t)grp * (p.n_padded / 2) + nt * (TSR_W4A16_TILE_N / 2) + (i % 4) * 16;
+        cp_async_16_zfill(st + L::z_offset + i * 16, src, 16);
+    }
+}
+
+/* Multiplies one stage: each warp its 16 columns, all four k16 steps. */
+template <int MB, int BF16, int HAS_Z>
+TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[MB][2][4])
+{
+    typedef w4a16_stage_layout<MB> L;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
+    const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
+    uint32_t s[2], zlo[2], zhi[2];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        if (kk == 0 || (kk == 2 && p.group_size == 32)) {
+            const int gi = kk / 2;
+            /* this lane's two columns sit side by side: one 32-bit load */
+            uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (warp * 16 + (lane / 4) * 2) * 2);
+            s[0] = prmt(s2, 0, 0x1010); /* low half to both halves */
+            s[1] = prmt(s2, 0, 0x3232);
+            int z0 = 8, z1 = 8;
+            if (HAS_Z) {
+                uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + warp * 8 + lane / 4);
+                z0 = zb & 15;
+                z1 = zb >> 4;
+            }
+            zero_constants<BF16>(z0, &zlo[0], &zhi[0]);
+            zero_constants<BF16>(z1, &zlo[1], &zhi[1]);
+        }
+        uint32_t b[2][2];
+        dequant_word<BF16>(words[kk], zlo, zhi, s, b);
+#pragma unroll
+        for (int mb = 0; mb < MB; mb++) {
+            /* lanes 0-15 address rows 0-15 at k chunk 2kk, lanes 16-31 at 2kk+1:
+             * the four 8x8 matrices are exactly the A fragment a0..a7 */
+            int row = mb * 16 + (lane & 15), ch = 2 * kk + (lane >> 4);
+            uint32_t a[4];
+            ldmatrix_x4(a, st + row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16);
+            if (BF16) {
+                mma_m16n8k16_bf16(acc[mb][0], a, b[0]);
+                mma_m16n8k16_bf16(acc[mb][1], a, b[1]);
+            } else {
+                mma_m16n8k16_f16(acc[mb][0], a, b[0]);
+                mma_m16n8k16_f16(acc[mb][1], a, b[1]);
+            }
+        }
+    }
+}
+
+/* Finishes column `col` of this block's range: a column computed by one block
+ * is stored; one split over several blocks is summed in a fixed order (so the
+ * result is deterministic): block i of the chain waits for lock == i, adds the
+ * partial of blocks 0..i-1, and passes it on; the last stores C and resets the
+ * lock to 0, leaving the workspace as it found it. */
+template <int MB, int BF16>
+TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MB][2][4])
+{
+    const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int per = p.items_per_block;
+    const int first_item = col * p.k_tiles, last_item = first_item + p.k_tiles - 1;
+    const int b_first = first_item / per, b_last = last_item / per;
+    const int idx = (int)blockIdx.x - b_first, count = b_last - b_first + 1;
+    int *lock = p.locks + (size_t)blockIdx.y * p.n_tiles + col;
+    float *slot = p.partials + ((size_t)blockIdx.y * p.blocks_per_slice + b_first) * (16 * MB * TSR_W4A16_TILE_N);
+
+    if (count > 1) {
+        if (tid == 0)
+            while (ld_acquire_gpu(lock) != idx) {
+            }
+        __syncthreads();
+        if (idx > 0) {
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    float4 v = ld_global_cg_f4((const float4 *)(slot + ((warp * MB + mb) * 2 + j) * 128 + lane * 4));
+                    acc[mb][j][0] += v.x;
+                    acc[mb][j][1] += v.y;
+                    acc[mb][j][2] += v.z;
+                    acc[mb][j][3] += v.w;
+                }
+        }
+        if (idx < count - 1) {
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+                    st_global((float4 *)(slot + ((warp * MB + mb) * 2 + j) * 128 + lane * 4),
+                              make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
+            __syncthreads();
+            if (tid == 0) {
+                fence_acq_rel_gpu();
+                red_release_gpu_add(lock, 1);
+            }
+            return;
+        }
+    }
+    uint16_t *c = (uint16_t *)p.c;
+    const uint16_t *bias = (const uint16_t *)p.bias;
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) {
+            int n = col * TSR_W4A16_TILE_N + warp * 16 + j * 8 + (lane % 4) * 2;
+            if (n >= p.n) continue;
+            float2 bv = make_float2(0.f, 0.f);
+            if (bias) bv = unpack_in<BF16>(ld_global((const uint32_t *)(bias + n)));
+            int r0 = m0 + mb * 16 + lane / 4, r1 = r0 + 8;
+            if (r0 < p.m) st_global((uint32_t *)(c + (size_t)r0 * p.n + n), pack_out<BF16>(acc[mb][j][0] + bv.x, acc[mb][j][1] + bv.y));
+            if (r1 < p.m) st_global((uint32_t *)(c + (size_t)r1 * p.n + n), pack_out<BF16>(acc[mb][j][2] + bv.x, acc[mb][j][3] + bv.y));
+        }
+    if (count > 1) {
+        __syncthreads();
+        if (tid == 0) st_release_gpu(lock, 0);
+    }
+}
+
+template <int MB, int STAGES, int BF16, int HAS_Z>
+__global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
+{
+    typedef w4a16_stage_layout<MB> L;
+    TSR_DYNAMIC_SMEM(unsigned char, smem);
+    const int m0 = (int)blockIdx.y * 16 * MB;
+    const int total = p.n_tiles * p.k_tiles;
+    const int first = (int)blockIdx.x * p.items_per_block;
+    const int last = min(first + p.items_per_block, total);
+
+    float acc[MB][2][4];
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
+
+    /* Prologue: fill STAGES-1 stages. A group is committed even when empty so
+     * that wait<STAGES-2> always means "the oldest stage has landed". */
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; s++) {
+        if (first + s < last) w4a16_load_stage<MB, HAS_Z>(p, first + s, m0, smem + s * L::bytes);
+        cp_async_commit();
+    }
+    for (int item = first; item < last; item++) {
+        const int it = item - first;
+        cp_async_wait<STAGES - 2>();
+        /* everyone's copies of this stage have landed, and everyone is done
+         * with the stage the next load overwrites */
+        __syncthreads();
+        const int next = item + STAGES - 1;
+        if (next < last) w4a16_load_stage<MB, HAS_Z>(p, next, m0, smem + ((it + STAGES - 1) % STAGES) * L::bytes);
+        cp_async_commit();
+        w4a16_compute_stage<MB, BF16, HAS_Z>(p, smem + (it % STAGES) * L::bytes, acc);
+        const int kt = item % p.k_tiles;
+        if (kt == p.k_tiles - 1 || item == last - 1) {
+            w4a16_epilogue<MB, BF16>(p, item / p.k_tiles, m0, acc);
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
+        }
+    }
+    cp_async_wait<0>();
+}
+
+/* ---- act-order: gather the activations' columns into packed row order ------- */
+__global__ void w4a16_permute_a_kernel(const uint16_t *a, const int32_t *perm, uint16_t *out, int m, int k)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)m * k) return;
+    size_t row = i / (size_t)k;
+    int j = (int)(i % (size_t)k);
+    st_global(out + i, ld_global(a + row * k + ld_global(perm + j)));
+}
+
+extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *perm, void *a_perm, int m, int k,
+                                                  cudaStream_t stream)
+{
+    size_t total = (size_t)m * k;
+    dim3 grid((unsigned)((total + 255) / 256)), block(256);
+    auto w4a16_permute_a = w4a16_permute_a_kernel;
+    return TSR_LAUNCH(w4a16_permute_a, grid, block, 0, stream, (const uint16_t *)a, perm, (uint16_t *)a_perm, m, k);
+}
+
+/* ---- instantiation: one per line of TSR_W4A16_CONFIGS x dtype x zeros -------- */
+template <int MB, int STAGES, int BF16, int HAS_Z>
+static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
+{
+    auto w4a16_gemm = w4a16_gemm_kernel<MB, STAGES, BF16, HAS_Z>;
+    size_t smem = (size_t)STAGES * w4a16_stage_layout<MB>::bytes;
+    cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e != cudaSuccess) return e;
+    dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(TSR_W4A16_THREADS);
+    return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
+}
+
+template <int MB, int STAGES>
+static cudaError_t w4a16_launch_config(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
+{
+    if (p->bf16)
+        return p->has_zeros ? w4a16_launch_one<MB, STAGES, 1, 1>(p, stream) : w4a16_launch_one<MB, STAGES, 1, 0>(p, stream);
+    return p->has_zeros ? w4a16_launch_one<MB, STAGES, 0, 1>(p, stream) : w4a16_launch_one<MB, STAGES, 0, 0>(p, stream);
+}
+
+extern "C" cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
+{
+    switch (p->config) {
+#define TSR_W4A16_CASE(id, mb, stages) \
+    case id: return w4a16_launch_config<mb, stages>(p, stream);
+        TSR_W4A16_CONFIGS(TSR_W4A16_CASE)
+#undef TSR_W4A16_CASE
+    }
+    return cudaErrorInvalidValue;
+}

@@ -1,0 +1,119 @@
+/* W4A16: 4-bit integer weights times fp16/bf16 activations, C = A * W (+ bias).
+ * Weights arrive as quantisation tools write them (GPTQ, AWQ, plain int4), are
+ * repacked once into tessera's layout (docs/formats/w4a16.md) on the host or
+ * on the GPU, and are dequantised in registers by the GEMM kernel.
+ *
+ *   tsr_w4a16_layout()          sizes of the packed blob for a (k, n, group)
+ *   tsr_w4a16_pack_host/_device repack a checkpoint's tensors into the blob
+ *   tsr_w4a16_unpack_host()     back to plain int4 + scales (+ zeros)
+ *   tsr_w4a16_can_implement()   whether (and why not) a problem runs
+ *   tsr_w4a16_workspace_size()  bytes of workspace a gemm needs
+ *   tsr_w4a16_gemm()            the product, on a caller-given stream */
+#ifndef TESSERA_W4A16_H
+#define TESSERA_W4A16_H
+
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+
+#include "tessera/tessera.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Pinned values. */
+typedef enum tsr_w4a16_format {
+    TSR_W4A16_FORMAT_GPTQ = 0,  /* AutoGPTQ / HF: qweight int32 [k/8][n], 8 nibbles along k */
+    TSR_W4A16_FORMAT_AWQ = 1,   /* AutoAWQ: qweight int32 [k][n/8], nibble order 0,2,4,6,1,3,5,7 */
+    TSR_W4A16_FORMAT_PLAIN = 2  /* uint8 [k][n/2], two values along n, low nibble first */
+} tsr_w4a16_format_t;
+
+/* A quantised weight W [k][n] as a checkpoint stores it; w = (q - zero) * scale,
+ * with q and zero in 0..15 and one (scale, zero) per (group, column).
+ * groups = ceil(k / group_size); group_size = -1 means one group (per-channel). */
+typedef struct tsr_w4a16_source {
+    size_t size;                  /* sizeof(tsr_w4a16_source_t); set by tsr_w4a16_source_init */
+    tsr_w4a16_format_t format;
+    int k, n;
+    int group_size;               /* 32, a multiple of 64, k, or -1 */
+    const void *qweight;          /* GPTQ: int32 [k/8][n]; AWQ: int32 [k][n/8]; PLAIN: uint8 [k][n/2] */
+    const void *scales;           /* [groups][n] of scales_dtype */
+    tsr_dtype_t scales_dtype;     /* TSR_DTYPE_F16 or TSR_DTYPE_BF16 */
+    const void *qzeros;           /* GPTQ/AWQ: int32 [groups][n/8] (AWQ nibble order for AWQ);
+                                     PLAIN: uint8 [groups][n], one zero per byte;
+                                     NULL: symmetric, zero = 8 (uint4 with bias 8) */
+    const int32_t *g_idx;         /* GPTQ act-order: [k] group of each row of W, host memory; NULL: row/group_size */
+    int gptq_zeros_minus_one;     /* GPTQ only: stored zeros are zero-1, as AutoGPTQ's v1 format writes them (default 1) */
+} tsr_w4a16_source_t;
+
+static inline void tsr_w4a16_source_init(tsr_w4a16_source_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->size = sizeof *s;
+    s->group_size = 128;
+    s->scales_dtype = TSR_DTYPE_F16;
+    s->gptq_zeros_minus_one = 1;
+}
+
+/* Where each part of a packed blob lives. Plain data: store it beside the blob. */
+typedef struct tsr_w4a16_layout {
+    int k, n, group_size;         /* group_size as resolved: -1 becomes k */
+    int k_padded, n_padded;       /* k up to a multiple of 64, n of 128 */
+    int groups;                   /* ceil(k_padded / group_size) */
+    tsr_dtype_t dtype;            /* activations, scales and output: F16 or BF16 */
+    int has_zeros;                /* 0: symmetric (zero 8) */
+    int act_order;                /* 1: rows permuted; the blob holds the permutation */
+    size_t qweight_offset, qweight_bytes;
+    size_t scales_offset, scales_bytes;
+    size_t zeros_offset, zeros_bytes;
+    size_t perm_offset, perm_bytes; /* int32 [k_padded]: packed row j is source row perm[j] */
+    size_t total_bytes;
+} tsr_w4a16_layout_t;
+
+/* Fills *layout for a weight of k x n. Rules: k % 32 == 0, n % 8 == 0, group_size
+ * one of 32, a multiple of 64, k or -1; dtype F16 or BF16. */
+tsr_status_t tsr_w4a16_layout(int k, int n, int group_size, tsr_dtype_t dtype, int has_zeros, int act_order,
+                              tsr_w4a16_layout_t *layout);
+
+/* Repacks src (all pointers host memory) into packed (host, layout->total_bytes,
+ * 16-byte aligned). layout must come from tsr_w4a16_layout with the same k, n,
+ * group, has_zeros = (src->qzeros != NULL) and act_order = (src->g_idx != NULL). */
+tsr_status_t tsr_w4a16_pack_host(const tsr_w4a16_source_t *src, const tsr_w4a16_layout_t *layout, void *packed);
+
+/* The same on the GPU: qweight, scales and qzeros are device pointers; g_idx
+ * stays host memory (k ints; the permutation is built on the host). packed is
+ * device memory of layout->total_bytes. Asynchronous on stream. */
+tsr_status_t tsr_w4a16_pack_device(tsr_handle_t handle, const tsr_w4a16_source_t *src,
+                                   const tsr_w4a16_layout_t *layout, void *packed, cudaStream_t stream);
+
+/* Host unpack of a packed blob, in source row order:
+ * q [k][n/2] PLAIN-packed; scales [groups][n] of layout->dtype; zeros [groups][n]
+ * one per byte (NULL allowed; filled with 8 when the layout is symmetric);
+ * g_idx [k] the group of each source row (NULL allowed). */
+tsr_status_t tsr_w4a16_unpack_host(const tsr_w4a16_layout_t *layout, const void *packed, uint8_t *q, void *scales,
+                                   uint8_t *zeros, int32_t *g_idx);
+
+/* TSR_STATUS_SUCCESS when tsr_w4a16_gemm can run m rows on this handle's device;
+ * otherwise the status and a message with the rule that fails. */
+tsr_status_t tsr_w4a16_can_implement(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m);
+
+/* Bytes of device workspace tsr_w4a16_gemm needs for m rows. The workspace holds
+ * self-resetting locks: zero it once (cudaMemset) after allocating it; every
+ * gemm leaves it zeroed again, so it may be reused and captured in CUDA graphs. */
+tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, size_t *bytes);
+
+/* C = A * W (+ bias), fp32 accumulation.
+ * a:         [m][k] row-major, layout->dtype, 16-byte aligned
+ * packed:    the device blob from a pack call, 16-byte aligned
+ * bias:      [n] layout->dtype, or NULL
+ * c:         [m][n] row-major, layout->dtype, 16-byte aligned (n % 8 == 0 keeps rows aligned)
+ * workspace: device, >= tsr_w4a16_workspace_size bytes, zeroed once. */
+tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, const void *a,
+                            const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
+                            cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,256 @@
+/* Kernel suite for W4A16: tsr_w4a16_gemm against the fp64 reference for every
+ * checkpoint format, group size, dtype, symmetric/asymmetric and act-order,
+ * at M = 1, 7, 16, 33, 200, with several blocks, split columns and partial
+ * tiles; the GPU packer against the host packer byte for byte; and each kind
+ * of bad input. Built as test_w4a16_emu (CPU emulation) and test_w4a16_gpu. */
+#include <string.h>
+#include <vector>
+
+#include "support.h"
+#include "tessera/w4a16.h"
+#include "ref/w4a16_ref.h"
+
+static uint64_t g_seed;
+static tsr_handle_t g_handle;
+
+struct dev_buf {
+    void *p = nullptr;
+    size_t bytes = 0;
+};
+static dev_buf dev_new(size_t bytes)
+{
+    dev_buf b;
+    b.bytes = bytes;
+    TSR_TEST_CUDA(cudaMalloc(&b.p, bytes ? bytes : 16));
+    return b;
+}
+
+/* Packs w (on the host, or on the device when on_device) and returns the blob in device memory. */
+static dev_buf pack(const ref_w4a16_t &w, const tsr_w4a16_layout_t &l, bool on_device)
+{
+    tsr_w4a16_source_t src;
+    ref_w4a16_source(&w, &src);
+    dev_buf blob = dev_new(l.total_bytes);
+    if (!on_device) {
+        std::vector<uint64_t> host((l.total_bytes + 7) / 8);
+        tsr_status_t st = tsr_w4a16_pack_host(&src, &l, host.data());
+        if (st) fail_msg("pack_host: %s | %s", tsr_status_string(st), tsr_last_error());
+        TSR_TEST_CUDA(cudaMemcpy(blob.p, host.data(), l.total_bytes, cudaMemcpyHostToDevice));
+        return blob;
+    }
+    dev_buf qw = dev_new(w.qweight_bytes), sc = dev_new(w.scales_bytes), qz;
+    TSR_TEST_CUDA(cudaMemcpy(qw.p, w.qweight, w.qweight_bytes, cudaMemcpyHostToDevice));
+    TSR_TEST_CUDA(cudaMemcpy(sc.p, w.scale, w.scales_bytes, cudaMemcpyHostToDevice));
+    src.qweight = qw.p;
+    src.scales = sc.p;
+    if (w.qzeros) {
+        qz = dev_new(w.qzeros_bytes);
+        TSR_TEST_CUDA(cudaMemcpy(qz.p, w.qzeros, w.qzeros_bytes, cudaMemcpyHostToDevice));
+        src.qzeros = qz.p;
+    }
+    TSR_TEST_CUDA(cudaMemset(blob.p, 0x5A, l.total_bytes)); /* the packer must write all of it */
+    tsr_status_t st = tsr_w4a16_pack_device(g_handle, &src, &l, blob.p, 0);
+    if (st) fail_msg("pack_device: %s | %s", tsr_status_string(st), tsr_last_error());
+    TSR_TEST_CUDA(cudaDeviceSynchronize());
+    cudaFree(qw.p);
+    cudaFree(sc.p);
+    cudaFree(qz.p);
+    return blob;
+}
+
+struct gemm_case {
+    tsr_w4a16_format_t fmt;
+    int m, k, n, group, asym, act;
+    tsr_dtype_t dtype;
+    int bias;
+};
+
+/* Runs one case twice through the same workspace (the second run checks that
+ * the locks were left reset) and compares with the reference. */
+static void run_case(const gemm_case &tc)
+{
+    uint64_t rng = g_seed ^ ((uint64_t)tc.m << 48) ^ ((uint64_t)tc.k << 24) ^ (uint64_t)tc.n ^ ((uint64_t)tc.fmt << 60);
+    ref_w4a16_t w;
+    ref_w4a16_make(&w, tc.fmt, tc.k, tc.n, tc.group, tc.asym, tc.act, TSR_DTYPE_F16, &rng);
+    tsr_w4a16_layout_t l;
+    assert_int_equal(tsr_w4a16_layout(tc.k, tc.n, tc.group, tc.dtype, tc.asym, tc.act, &l), TSR_STATUS_SUCCESS);
+    dev_buf blob = pack(w, l, false);
+
+    std::vector<uint16_t> a((size_t)tc.m * tc.k), bias(tc.n), c((size_t)tc.m * tc.n);
+    for (auto &v : a) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
+    for (auto &v : bias) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
+    std::vector<double> ref((size_t)tc.m * tc.n), norm((size_t)tc.m * tc.n);
+    ref_w4a16_gemm(&w, tc.dtype, tc.m, a.data(), tc.bias ? bias.data() : nullptr, ref.data(), norm.data());
+
+    dev_buf da = dev_new(a.size() * 2), db = dev_new(bias.size() * 2), dc = dev_new(c.size() * 2);
+    TSR_TEST_CUDA(cudaMemcpy(da.p, a.data(), a.size() * 2, cudaMemcpyHostToDevice));
+    TSR_TEST_CUDA(cudaMemcpy(db.p, bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
+    size_t ws_bytes = 0;
+    tsr_status_t st = tsr_w4a16_workspace_size(g_handle, &l, tc.m, &ws_bytes);
+    if (st) fail_msg("workspace_size: %s", tsr_last_error());
+    dev_buf ws = dev_new(ws_bytes);
+    TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws_bytes ? ws_bytes : 16));
+    const double tol = tc.dtype == TSR_DTYPE_BF16 ? 1.6e-2 : 2.5e-3;
+    for (int rep = 0; rep < 2; rep++) {
+        TSR_TEST_CUDA(cudaMemset(dc.p, 0xFF, c.size() * 2)); /* NaN poison: an unwritten element fails */
+        st = tsr_w4a16_gemm(g_handle, &l, tc.m, da.p, blob.p, tc.bias ? db.p : nullptr, dc.p, ws.p, ws_bytes, 0);
+        if (st) fail_msg("gemm: %s | %s", tsr_status_string(st), tsr_last_error());
+        TSR_TEST_CUDA(cudaDeviceSynchronize());
+        TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
+        double err2 = 0, ref2 = 0;
+        for (int i = 0; i < tc.m; i++)
+            for (int j = 0; j < tc.n; j++) {
+                size_t x = (size_t)i * tc.n + j;
+                double got = ref_b16_to_double(c[x], tc.dtype), want = ref[x];
+                /* output rounding plus per-product rounding of the 16-bit weights */
+                double bound = tol * (fabs(want) + norm[x]) + 1e-6;
+                if (!(fabs(got - want) <= bound))
+                    fail_msg("fmt %d m=%d k=%d n=%d g=%d asym=%d act=%d %s run %d: C[%d][%d] = %.6g, want %.6g (bound %.3g) seed %llu",
+                             tc.fmt, tc.m, tc.k, tc.n, tc.group, tc.asym, tc.act, tsr_dtype_name(tc.dtype), rep, i, j, got,
+                             want, bound, (unsigned long long)g_seed);
+                err2 += (got - want) * (got - want);
+                ref2 += want * want;
+            }
+        assert_true(sqrt(err2 / ref2) < (tc.dtype == TSR_DTYPE_BF16 ? 1e-2 : 2e-3));
+    }
+    /* the locks are back at zero: they lead the workspace */
+    int n_tiles = (tc.n + 127) / 128, bm = tc.m <= 16 ? 16 : tc.m <= 32 ? 32 : 64;
+    std::vector<int> locks((size_t)n_tiles * ((tc.m + bm - 1) / bm));
+    TSR_TEST_CUDA(cudaMemcpy(locks.data(), ws.p, locks.size() * 4, cudaMemcpyDeviceToHost));
+    for (size_t i = 0; i < locks.size(); i++)
+        if (locks[i] != 0) fail_msg("lock %zu left at %d", i, locks[i]);
+    cudaFree(da.p);
+    cudaFree(db.p);
+    cudaFree(dc.p);
+    cudaFree(ws.p);
+    cudaFree(blob.p);
+    ref_w4a16_free(&w);
+}
+
+static void test_decode_shapes(void **state)
+{
+    (void)state;
+    /* M = 1, 7, 16: one row slice, columns split over blocks (the emulated
+     * device has 4 SMs: 3 x 4 tiles over 4 blocks splits every column). */
+    const gemm_case cases[] = {
+        {TSR_W4A16_FORMAT_GPTQ, 1, 256, 384, 128, 0, 0, TSR_DTYPE_F16, 1},
+        {TSR_W4A16_FORMAT_GPTQ, 7, 256, 384, 64, 1, 0, TSR_DTYPE_BF16, 0},
+        {TSR_W4A16_FORMAT_AWQ, 16, 256, 264, 32, 1, 0, TSR_DTYPE_F16, 1},
+        {TSR_W4A16_FORMAT_PLAIN, 7, 352, 136, -1, 1, 0, TSR_DTYPE_F16, 0},
+        {TSR_W4A16_FORMAT_PLAIN, 1, 192, 128, 64, 0, 0, TSR_DTYPE_BF16, 1},
+    };
+    for (const auto &c : cases) run_case(c);
+}
+
+static void test_prefill_shapes(void **state)
+{
+    (void)state;
+    /* M = 33 (64-row tile, one slice) and 200 (four slices, whole columns). */
+    const gemm_case cases[] = {
+        {TSR_W4A16_FORMAT_GPTQ, 33, 256, 264, 128, 1, 0, TSR_DTYPE_F16, 1},
+        {TSR_W4A16_FORMAT_AWQ, 200, 128, 136, 64, 1, 0, TSR_DTYPE_BF16, 1},
+        {TSR_W4A16_FORMAT_GPTQ, 24, 160, 128, 32, 0, 0, TSR_DTYPE_F16, 0},
+    };
+    for (const auto &c : cases) run_case(c);
+}
+
+static void test_act_order(void **state)
+{
+    (void)state;
+    const gemm_case cases[] = {
+        {TSR_W4A16_FORMAT_GPTQ, 7, 256, 136, 32, 1, 1, TSR_DTYPE_F16, 0},
+        {TSR_W4A16_FORMAT_GPTQ, 16, 256, 128, 128, 0, 1, TSR_DTYPE_BF16, 1},
+    };
+    for (const auto &c : cases) run_case(c);
+}
+
+static void test_device_pack_matches_host(void **state)
+{
+    (void)state;
+    const int fmts[] = {0, 1, 2};
+    for (int f : fmts)
+        for (int asym = 0; asym < 2; asym++) {
+            uint64_t rng = g_seed ^ (uint64_t)(f * 2 + asym);
+            int act = f == 0 && asym;
+            ref_w4a16_t w;
+            ref_w4a16_make(&w, (tsr_w4a16_format_t)f, 160, 264, 32, asym, act, TSR_DTYPE_F16, &rng);
+            tsr_w4a16_layout_t l;
+            assert_int_equal(tsr_w4a16_layout(160, 264, 32, f == 2 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16, asym, act, &l), 0);
+            dev_buf h = pack(w, l, false), d = pack(w, l, true);
+            std::vector<unsigned char> hb(l.total_bytes), db(l.total_bytes);
+            TSR_TEST_CUDA(cudaMemcpy(hb.data(), h.p, l.total_bytes, cudaMemcpyDeviceToHost));
+            TSR_TEST_CUDA(cudaMemcpy(db.data(), d.p, l.total_bytes, cudaMemcpyDeviceToHost));
+            for (size_t i = 0; i < l.total_bytes; i++)
+                if (hb[i] != db[i]) fail_msg("format %d asym %d: byte %zu differs: host 0x%02x device 0x%02x", f, asym, i, hb[i], db[i]);
+            cudaFree(h.p);
+            cudaFree(d.p);
+            ref_w4a16_free(&w);
+        }
+}
+
+static void expect_error(tsr_status_t got, tsr_status_t want, const char *needle)
+{
+    if (got != want) fail_msg("status %s, want %s (%s)", tsr_status_string(got), tsr_status_string(want), tsr_last_error());
+    if (!strstr(tsr_last_error(), needle)) fail_msg("message '%s' lacks '%s'", tsr_last_error(), needle);
+}
+
+static void test_gemm_rejects_bad_input(void **state)
+{
+    (void)state;
+    tsr_w4a16_layout_t l;
+    assert_int_equal(tsr_w4a16_layout(128, 128, 64, TSR_DTYPE_F16, 0, 0, &l), 0);
+    dev_buf a = dev_new(16 * 128 * 2 + 16), blob = dev_new(l.total_bytes), c = dev_new(16 * 128 * 2);
+    size_t ws_bytes = 0;
+    assert_int_equal(tsr_w4a16_workspace_size(g_handle, &l, 16, &ws_bytes), 0);
+    dev_buf ws = dev_new(ws_bytes + 16);
+    TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws_bytes + 16));
+    expect_error(tsr_w4a16_gemm(NULL, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "h is NULL");
+    expect_error(tsr_w4a16_gemm(g_handle, NULL, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "l is NULL");
+    expect_error(tsr_w4a16_gemm(g_handle, &l, -1, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "m=-1 must be >= 0");
+    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, NULL, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "a is NULL");
+    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, (char *)a.p + 2, blob.p, NULL, c.p, ws.p, ws_bytes, 0),
+                 TSR_STATUS_MISALIGNED_POINTER, "must be aligned to 16 bytes");
+    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes - 1, 0),
+                 TSR_STATUS_WORKSPACE_TOO_SMALL, "tsr_w4a16_workspace_size");
+    tsr_w4a16_layout_t bad = l;
+    bad.k_padded = 4096;
+    expect_error(tsr_w4a16_gemm(g_handle, &bad, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE,
+                 "differs from what tsr_w4a16_layout computes");
+    bad = l;
+    bad.k = 100;
+    expect_error(tsr_w4a16_can_implement(g_handle, &bad, 16), TSR_STATUS_UNSUPPORTED_SHAPE, "k=100 must be a positive multiple of 32");
+    bad = l;
+    bad.dtype = TSR_DTYPE_INT8;
+    expect_error(tsr_w4a16_can_implement(g_handle, &bad, 16), TSR_STATUS_UNSUPPORTED_DTYPE, "dtype=int8");
+    expect_error(tsr_w4a16_workspace_size(g_handle, &l, 16, NULL), TSR_STATUS_INVALID_VALUE, "bytes is NULL");
+    /* m = 0 is a valid empty product */
+    assert_int_equal(tsr_w4a16_gemm(g_handle, &l, 0, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_w4a16_can_implement(g_handle, &l, 4096), TSR_STATUS_SUCCESS);
+    cudaFree(a.p);
+    cudaFree(blob.p);
+    cudaFree(c.p);
+    cudaFree(ws.p);
+}
+
+int main(void)
+{
+#if !defined(TSR_EMU)
+    if (!tsr_test_device_or_skip()) return 77;
+#endif
+    g_seed = tsr_test_seed("w4a16");
+    tsr_status_t st = tsr_create(&g_handle);
+    if (st) {
+        printf("tsr_create: %s | %s\n", tsr_status_string(st), tsr_last_error());
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decode_shapes),
+        cmocka_unit_test(test_prefill_shapes),
+        cmocka_unit_test(test_act_order),
+        cmocka_unit_test(test_device_pack_matches_host),
+        cmocka_unit_test(test_gemm_rejects_bad_input),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tsr_destroy(g_handle);
+    return rc;
+}
