@@ -48,6 +48,8 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
     if (cudaDeviceGetAttribute(&d->mem_clock_khz, cudaDevAttrMemoryClockRate, dev) != cudaSuccess) d->mem_clock_khz = 0;
     (void)cudaGetLastError();
     d->driver_version = driver;
+    const char *forced = getenv("TSR_W4A16_CONFIG");
+    h->w4a16_forced_config = forced && *forced ? atoi(forced) : -1;
     cudaRuntimeGetVersion(&d->runtime_version);
     *handle = h;
     return TSR_STATUS_SUCCESS;

@@ -48,6 +48,9 @@ tsr_status_t tsr_fail_cuda(cudaError_t err, const char *what);
 
 struct tsr_handle {
     tsr_device_info_t info;
+    /* TSR_W4A16_CONFIG=<id> read at creation: forces a W4A16 configuration
+     * (benchmarks, and tuning until the tuning cache exists); -1 = heuristic. */
+    int w4a16_forced_config;
 };
 
 /* NVTX ranges in the "tessera" domain around every public call that launches

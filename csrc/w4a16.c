@@ -24,8 +24,10 @@ static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 /* Heuristic until the tuning cache (issue 6) answers first: the smallest row
  * tile that covers m, so that decode moves weights once and wastes no mma rows. */
-static const tsr_w4a16_config_t *choose_config(int m)
+static const tsr_w4a16_config_t *choose_config(const struct tsr_handle *h, int m)
 {
+    for (int i = 0; i < TSR_W4A16_CONFIG_COUNT; i++)
+        if (k_configs[i].id == h->w4a16_forced_config) return &k_configs[i];
     if (m <= 16) return &k_configs[0];
     if (m <= 32) return &k_configs[1];
     return &k_configs[2];
@@ -53,7 +55,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: device cc %d.%d; the W4A16 kernels need sm_80 or newer", fn,
                         h->info.cc_major, h->info.cc_minor);
     memset(p, 0, sizeof *p);
-    p->config = choose_config(m);
+    p->config = choose_config(h, m);
     int bm = 16 * p->config->m_blocks;
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;

@@ -10,6 +10,10 @@
 #include "tessera/w4a16.h"
 #include "ref/w4a16_ref.h"
 
+extern "C" {
+#include "w4a16_format.h" /* TSR_W4A16_CONFIG_COUNT: the rows of the dispatch table */
+}
+
 static uint64_t g_seed;
 static tsr_handle_t g_handle;
 
@@ -154,6 +158,26 @@ static void test_prefill_shapes(void **state)
     for (const auto &c : cases) run_case(c);
 }
 
+/* Every combination of format, group size, dtype, zeros and act-order (GPTQ
+ * only), cycling through M = 1, 7, 16, 33, 200 so that each M meets several. */
+static void test_every_combination(void **state)
+{
+    (void)state;
+    const int groups[] = {32, 64, 128, -1}, ms[] = {1, 7, 16, 33, 200};
+    int i = 0;
+    for (int f = 0; f < 3; f++)
+        for (int g = 0; g < 4; g++)
+            for (int bf = 0; bf < 2; bf++)
+                for (int asym = 0; asym < 2; asym++)
+                    for (int act = 0; act < (f == 0 ? 2 : 1); act++, i++) {
+                        int m = ms[i % 5];
+                        gemm_case c = {(tsr_w4a16_format_t)f, m, 256, m >= 33 ? 136 : 264, groups[g], asym, act,
+                                       bf ? TSR_DTYPE_BF16 : TSR_DTYPE_F16, i % 3 == 0};
+                        run_case(c);
+                    }
+    printf("%d combinations checked\n", i);
+}
+
 static void test_act_order(void **state)
 {
     (void)state;
@@ -162,6 +186,25 @@ static void test_act_order(void **state)
         {TSR_W4A16_FORMAT_GPTQ, 16, 256, 128, 128, 0, 1, TSR_DTYPE_BF16, 1},
     };
     for (const auto &c : cases) run_case(c);
+}
+
+/* Every row of the configuration table, forced through TSR_W4A16_CONFIG, on a
+ * shape that splits columns and has a partial last tile. */
+static void test_every_config(void **state)
+{
+    (void)state;
+    tsr_handle_t saved = g_handle;
+    for (int id = 0; id < TSR_W4A16_CONFIG_COUNT; id++) {
+        char v[8];
+        snprintf(v, sizeof v, "%d", id);
+        setenv("TSR_W4A16_CONFIG", v, 1);
+        assert_int_equal(tsr_create(&g_handle), TSR_STATUS_SUCCESS);
+        unsetenv("TSR_W4A16_CONFIG");
+        const gemm_case c = {TSR_W4A16_FORMAT_GPTQ, 1 + 13 * id, 352, 264, 32, 1, 0, id % 2 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16, 1};
+        run_case(c);
+        tsr_destroy(g_handle);
+    }
+    g_handle = saved;
 }
 
 static void test_device_pack_matches_host(void **state)
@@ -247,6 +290,8 @@ int main(void)
         cmocka_unit_test(test_decode_shapes),
         cmocka_unit_test(test_prefill_shapes),
         cmocka_unit_test(test_act_order),
+        cmocka_unit_test(test_every_combination),
+        cmocka_unit_test(test_every_config),
         cmocka_unit_test(test_device_pack_matches_host),
         cmocka_unit_test(test_gemm_rejects_bad_input),
     };

@@ -170,14 +170,29 @@ void install_segv_handler()
 
 /* getcontext returns twice: kept out of the launch loop so that the loop's
  * locals are not at risk of being clobbered. */
-void init_fiber_context(Fiber &f)
+/* Fiber stacks are kept for the next launch: mapping and unmapping thousands
+ * of them per launch dominated the emulated tests' run time. */
+std::vector<void *> g_stack_pool;
+
+void *take_stack()
 {
-    f.stack = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (f.stack == MAP_FAILED) {
+    if (!g_stack_pool.empty()) {
+        void *s = g_stack_pool.back();
+        g_stack_pool.pop_back();
+        return s;
+    }
+    void *s = mmap(nullptr, kStackBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (s == MAP_FAILED) {
         fprintf(stderr, "simt: cannot map a fiber stack\n");
         abort();
     }
-    mprotect(f.stack, 4096, PROT_NONE); /* stack overflow lands in the guard page */
+    mprotect(s, 4096, PROT_NONE); /* stack overflow lands in the guard page */
+    return s;
+}
+
+void init_fiber_context(Fiber &f)
+{
+    f.stack = take_stack();
     getcontext(&f.ctx);
     f.ctx.uc_stack.ss_sp = f.stack;
     f.ctx.uc_stack.ss_size = kStackBytes;
@@ -629,7 +644,7 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
                 idle_rounds = 0;
             }
         }
-        for (Fiber &f : fibers) munmap(f.stack, kStackBytes);
+        for (Fiber &f : fibers) g_stack_pool.push_back(f.stack);
         for (Block &b : blocks) {
             free(b.smem);
             free(b.shadow);

@@ -1,0 +1,210 @@
+#define _POSIX_C_SOURCE 200809L /* setenv */
+/* W4A16 benchmark: tsr_w4a16_gemm against cuBLAS fp16/bf16 GEMM on the same
+ * GPU in the same run, on Llama-3 8B and 70B layer shapes, group 128.
+ *   bench_w4a16 [--dtype f16|bf16] [--m 1,2,...] [--models 8b,70b] [--config ID] [--json FILE] [--quick]
+ * --config forces a row of the configuration table (csrc/w4a16_format.h).
+ * Speed lives here, never in the tests. Without a GPU: says so, exits 2. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cublas_v2.h>
+
+#include "harness.h"
+#include "tessera/w4a16.h"
+
+typedef struct layer_shape {
+    const char *model, *name;
+    int k, n;
+} layer_shape_t;
+
+/* Llama-3 linear layers as (k, n): fused qkv, o, fused gate+up, down. */
+static const layer_shape_t k_shapes[] = {
+    {"8b", "qkv", 4096, 6144},  {"8b", "o", 4096, 4096},    {"8b", "gate_up", 4096, 28672},  {"8b", "down", 14336, 4096},
+    {"70b", "qkv", 8192, 10240}, {"70b", "o", 8192, 8192}, {"70b", "gate_up", 8192, 57344}, {"70b", "down", 28672, 8192},
+};
+
+typedef struct w4_ctx {
+    tsr_handle_t h;
+    tsr_w4a16_layout_t l;
+    int m, rot;
+    void **blobs, **a, **c;
+    void *ws;
+    size_t ws_bytes;
+} w4_ctx_t;
+
+static int run_w4(void *p, int i, cudaStream_t s)
+{
+    w4_ctx_t *c = p;
+    int r = i % c->rot;
+    tsr_status_t st = tsr_w4a16_gemm(c->h, &c->l, c->m, c->a[r], c->blobs[r], NULL, c->c[r], c->ws, c->ws_bytes, s);
+    if (st) fprintf(stderr, "tsr_w4a16_gemm: %s\n", tsr_last_error());
+    return st != TSR_STATUS_SUCCESS;
+}
+
+typedef struct blas_ctx {
+    cublasHandle_t h;
+    int m, n, k, rot;
+    cudaDataType_t type;
+    void **w, **a, **c;
+} blas_ctx_t;
+
+static int run_blas(void *p, int i, cudaStream_t s)
+{
+    blas_ctx_t *c = p;
+    int r = i % c->rot;
+    float one = 1.f, zero = 0.f;
+    cublasSetStream(c->h, s);
+    /* row-major C[m][n] = A[m][k] W[k][n] is column-major C^T = W^T A^T */
+    cublasStatus_t st = cublasGemmEx(c->h, CUBLAS_OP_N, CUBLAS_OP_N, c->n, c->m, c->k, &one, c->w[r], c->type, c->n,
+                                     c->a[r], c->type, c->k, &zero, c->c[r], c->type, c->n, CUBLAS_COMPUTE_32F,
+                                     CUBLAS_GEMM_DEFAULT);
+    if (st != CUBLAS_STATUS_SUCCESS) fprintf(stderr, "cublasGemmEx: status %d\n", (int)st);
+    return st != CUBLAS_STATUS_SUCCESS;
+}
+
+static void **alloc_set(int rot, size_t bytes)
+{
+    void **v = calloc((size_t)rot, sizeof *v);
+    for (int i = 0; i < rot; i++)
+        if (cudaMalloc(&v[i], bytes) != cudaSuccess) {
+            fprintf(stderr, "cudaMalloc of %zu bytes failed\n", bytes);
+            exit(1);
+        }
+    return v;
+}
+static void free_set(void **v, int rot)
+{
+    for (int i = 0; i < rot; i++) cudaFree(v[i]);
+    free(v);
+}
+
+int main(int argc, char **argv)
+{
+    const char *json = NULL, *models = "8b,70b";
+    int bf16 = 0, quick = 0;
+    int ms[32] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096}, nm = 11;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) bf16 = !strcmp(argv[++i], "bf16");
+        else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
+        else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc) setenv("TSR_W4A16_CONFIG", argv[++i], 1);
+        else if (!strcmp(argv[i], "--m") && i + 1 < argc) {
+            nm = 0;
+            for (char *t = strtok(argv[++i], ","); t && nm < 32; t = strtok(NULL, ",")) ms[nm++] = atoi(t);
+        } else {
+            fprintf(stderr, "usage: %s [--dtype f16|bf16] [--m 1,16,...] [--models 8b,70b] [--config ID] [--json FILE] [--quick]\n", argv[0]);
+            return 2;
+        }
+    }
+    tsr_handle_t h;
+    tsr_status_t st = tsr_create(&h);
+    if (st) {
+        printf("bench_w4a16: no usable GPU (%s): nothing to time\n", tsr_last_error());
+        return 2;
+    }
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    cublasHandle_t blas;
+    if (cublasCreate(&blas) != CUBLAS_STATUS_SUCCESS) return 1;
+    double copy = bench_copy_bandwidth_gbs(s);
+    bench_report_t rep;
+    bench_report_init(&rep, h, copy);
+    tsr_dtype_t dt = bf16 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16;
+    const int group = 128, samples = quick ? 10 : 30;
+
+    for (size_t si = 0; si < sizeof k_shapes / sizeof k_shapes[0]; si++) {
+        const layer_shape_t *L = &k_shapes[si];
+        if (!strstr(models, L->model)) continue;
+        w4_ctx_t w;
+        memset(&w, 0, sizeof w);
+        w.h = h;
+        tsr_w4a16_layout(L->k, L->n, group, dt, 0, 0, &w.l);
+        w.rot = bench_rotation(w.l.total_bytes, rep.device.l2_bytes);
+        /* random GPTQ words are valid weights; pack once on the GPU, copy for rotation */
+        void *qw, *sc;
+        size_t qbytes = (size_t)L->k / 8 * L->n * 4, sbytes = (size_t)(L->k / group) * L->n * 2;
+        cudaMalloc(&qw, qbytes);
+        cudaMalloc(&sc, sbytes);
+        bench_fill_random_b16(qw, qbytes / 2, 0, 1000 + si);
+        bench_fill_random_b16(sc, sbytes / 2, 0, 2000 + si); /* scales in [-1, 1): any finite value times */
+        tsr_w4a16_source_t src;
+        tsr_w4a16_source_init(&src);
+        src.format = TSR_W4A16_FORMAT_GPTQ;
+        src.k = L->k;
+        src.n = L->n;
+        src.group_size = group;
+        src.qweight = qw;
+        src.scales = sc;
+        src.scales_dtype = TSR_DTYPE_F16;
+        w.blobs = alloc_set(w.rot, w.l.total_bytes);
+        if (tsr_w4a16_pack_device(h, &src, &w.l, w.blobs[0], s)) {
+            fprintf(stderr, "pack: %s\n", tsr_last_error());
+            return 1;
+        }
+        for (int r = 1; r < w.rot; r++) cudaMemcpyAsync(w.blobs[r], w.blobs[0], w.l.total_bytes, cudaMemcpyDeviceToDevice, s);
+        cudaFree(qw);
+        cudaFree(sc);
+
+        blas_ctx_t b;
+        memset(&b, 0, sizeof b);
+        b.h = blas;
+        b.k = L->k;
+        b.n = L->n;
+        b.type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
+        size_t wbytes = (size_t)L->k * L->n * 2;
+        b.rot = bench_rotation(wbytes, rep.device.l2_bytes);
+        b.w = alloc_set(b.rot, wbytes);
+        for (int r = 0; r < b.rot; r++) bench_fill_random_b16(b.w[r], wbytes / 2, bf16, 3000 + r);
+
+        for (int mi = 0; mi < nm; mi++) {
+            int m = ms[mi];
+            size_t abytes = (size_t)m * L->k * 2, cbytes = (size_t)m * L->n * 2;
+            int arot = w.rot > b.rot ? w.rot : b.rot;
+            void **a = alloc_set(arot, abytes), **c = alloc_set(arot, cbytes);
+            for (int r = 0; r < arot; r++) bench_fill_random_b16(a[r], abytes / 2, bf16, 4000 + r);
+            w.m = m;
+            w.a = a;
+            w.c = c;
+            tsr_w4a16_workspace_size(h, &w.l, m, &w.ws_bytes);
+            cudaMalloc(&w.ws, w.ws_bytes ? w.ws_bytes : 16);
+            cudaMemset(w.ws, 0, w.ws_bytes ? w.ws_bytes : 16);
+            b.m = m;
+            b.a = a;
+            b.c = c;
+            char label[128];
+            bench_stats_t tw, tb;
+            snprintf(label, sizeof label, "cublas %s %s m=%d", L->model, L->name, m);
+            if (bench_time(label, run_blas, &b, 5, samples, s, &tb)) return 1;
+            snprintf(label, sizeof label, "tessera w4a16 %s %s m=%d", L->model, L->name, m);
+            if (bench_time(label, run_w4, &w, 5, samples, s, &tw)) return 1;
+            bench_row_t row;
+            memset(&row, 0, sizeof row);
+            snprintf(row.op, sizeof row.op, "w4a16 %s.%s", L->model, L->name);
+            snprintf(row.shape, sizeof row.shape, "%d,%d,%d", m, L->n, L->k);
+            snprintf(row.dtype, sizeof row.dtype, "%s", bf16 ? "bf16" : "f16");
+            snprintf(row.config, sizeof row.config, "g%d cfg %s", group, getenv("TSR_W4A16_CONFIG") ? getenv("TSR_W4A16_CONFIG") : "auto");
+            snprintf(row.peer, sizeof row.peer, "cublas %s", bf16 ? "bf16" : "f16");
+            row.median_us = tw.median_us;
+            row.min_us = tw.min_us;
+            row.max_us = tw.max_us;
+            row.bytes = (double)w.l.qweight_bytes + (double)w.l.scales_bytes + (double)abytes + (double)cbytes;
+            row.flops = 2.0 * m * (double)L->n * L->k;
+            row.peer_us = tb.median_us;
+            bench_report_add(&rep, &row);
+            cudaFree(w.ws);
+            free_set(a, arot);
+            free_set(c, arot);
+            fprintf(stderr, "%s m=%d: tessera %.2f us, cublas %.2f us\n", row.op, m, tw.median_us, tb.median_us);
+        }
+        free_set(w.blobs, w.rot);
+        free_set(b.w, b.rot);
+    }
+    bench_report_markdown(&rep, stdout);
+    if (json && bench_report_json(&rep, json)) fprintf(stderr, "cannot write %s\n", json);
+    bench_report_free(&rep);
+    cublasDestroy(blas);
+    tsr_destroy(h);
+    return 0;
+}

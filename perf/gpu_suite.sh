@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The GPU suite, for a machine with a CUDA GPU: build, run the gpu and emu
+# test suites, run compute-sanitizer memcheck over the gpu suites, run the
+# benchmarks (tessera vs cuBLAS, and vs PyTorch's int4 tinygemm when torch is
+# there), and write a dated report. Meant to finish within 10 minutes on an H100.
+#   perf/gpu_suite.sh                    results in perf/results/<date>-<gpu>/
+#   OUT=/some/dir perf/gpu_suite.sh      results in $OUT (the device tool's way)
+# cmocka: if pkg-config cannot find it and .debs/ holds Debian's libcmocka .debs
+# (perf/gpu_suite_prepare.sh fetches them), they are unpacked into /tmp.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+[ -f scripts/env.sh ] && . scripts/env.sh
+JOBS=${JOBS:-$(nproc)}
+t0=$(date +%s)
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr ' /' '__')
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+dest=${OUT:-perf/results/${stamp}-${gpu:-gpu}}
+mkdir -p "$dest"
+log="$dest/suite.log"
+: >"$log"
+say() { echo "[gpu_suite +$(( $(date +%s) - t0 ))s] $*" | tee -a "$log"; }
+
+if ! pkg-config --exists cmocka 2>/dev/null && ls .debs/*.deb >/dev/null 2>&1; then
+  root=/tmp/tsr_debroot
+  for d in .debs/*.deb; do dpkg -x "$d" "$root"; done
+  pc=$(find "$root" -name cmocka.pc | head -1)
+  sed -i "s|^prefix=.*|prefix=$root/usr|" "$pc"
+  export PKG_CONFIG_PATH="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+  export LD_LIBRARY_PATH="$(dirname "$(find "$root" -name 'libcmocka.so*' | head -1)")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  say "cmocka unpacked from .debs into $root"
+fi
+
+arch=${TSR_CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)}
+[ "$arch" = "90" ] && arch=90a
+say "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1); building for sm_$arch"
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" >>"$log" 2>&1 || { say "configure failed"; tail -30 "$log"; exit 1; }
+cmake --build build-gpu -j"$JOBS" >>"$log" 2>&1 || { say "build failed"; tail -40 "$log"; exit 1; }
+say "built"
+
+status=0
+ctest --test-dir build-gpu -L gpu --output-on-failure >"$dest/tests_gpu.txt" 2>&1 || status=1
+say "gpu tests: $(grep -E 'tests passed|tests failed' "$dest/tests_gpu.txt" | tail -1)"
+ctest --test-dir build-gpu -L emu -j"$JOBS" --output-on-failure >"$dest/tests_emu.txt" 2>&1 || status=1
+say "emu tests: $(grep -E 'tests passed|tests failed' "$dest/tests_emu.txt" | tail -1)"
+
+san="$dest/sanitizer.txt"
+: >"$san"
+for t in build-gpu/tests/*_gpu; do
+  if command -v compute-sanitizer >/dev/null 2>&1; then
+    TSR_TEST_SEED=1 compute-sanitizer --tool memcheck --error-exitcode 3 "$t" >>"$san" 2>&1 || status=1
+  fi
+done
+say "compute-sanitizer memcheck: $(grep -c 'ERROR SUMMARY: 0 errors' "$san") clean of $(ls build-gpu/tests/*_gpu | wc -l) suites"
+
+export TSR_COMMIT=${TSR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
+b=build-gpu/perf/bench_w4a16
+$b --dtype f16 --json "$dest/w4a16_f16.json" >"$dest/w4a16_f16.md" 2>>"$log" || status=1
+say "w4a16 f16 vs cuBLAS done"
+$b --dtype bf16 --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
+say "w4a16 bf16 vs cuBLAS done"
+$b --dtype f16 --models 70b --m 1,4,16 --config 3 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
+say "w4a16 decode config 3 done"
+if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  python3 perf/bench_tinygemm.py --json "$dest/tinygemm.json" >>"$log" 2>&1 || status=1
+  python3 perf/merge_report.py "$dest/w4a16_bf16.json" "$dest/tinygemm.json" >"$dest/w4a16_vs_tinygemm.md" 2>>"$log" || status=1
+  say "tinygemm done"
+else
+  say "no torch with CUDA here: tinygemm comparison skipped"
+fi
+
+{
+  echo "# GPU suite $stamp"
+  echo
+  grep -E '^\[gpu_suite' "$log"
+  echo
+  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_vs_tinygemm; do
+    [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
+  done
+} >"$dest/report.md"
+say "report: $dest/report.md (status $status)"
+exit $status

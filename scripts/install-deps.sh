@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine lacks to build and test tessera:
+# a C/C++ toolchain, CMake >= 3.25, pkg-config, cmocka, and (when absent) a
+# CUDA toolkit. Each is installed only if missing. Needs root or sudo for apt.
+set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+need=()
+command -v cc >/dev/null 2>&1 || need+=(gcc)
+command -v c++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
+command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+pkg-config --exists cmocka 2>/dev/null || need+=(libcmocka-dev)
+if ! command -v cmake >/dev/null 2>&1; then
+  need+=(cmake)
+else
+  v=$(cmake --version | head -1 | awk '{print $3}')
+  if [ "$(printf '%s\n3.25\n' "$v" | sort -V | head -1)" != "3.25" ]; then
+    echo "install-deps: cmake $v is older than 3.25; installing the distribution's cmake" >&2
+    need+=(cmake)
+  fi
+fi
+if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "install-deps: no CUDA toolkit found; trying the distribution's nvidia-cuda-toolkit" >&2
+  need+=(nvidia-cuda-toolkit)
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then
+  echo "install-deps: nvcc is still missing; install the CUDA toolkit (12.x or 13.x) and put nvcc on PATH" >&2
+  exit 1
+fi
