@@ -23,14 +23,18 @@ typedef struct w4a16_plan {
 static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 /* Heuristic until the tuning cache (issue 6) answers first: the smallest row
- * tile that covers m, so that decode moves weights once and wastes no mma rows. */
+ * tile that covers m, so that decode moves weights once and wastes no mma rows,
+ * and 128-row tiles beyond 64 rows, which halve the weight re-reads of prefill.
+ * Decode gets 8 stages: memory-bound, it needs bytes in flight (about 25 KB
+ * per SM to cover HBM latency on H100 by Little's law; 4 stages hold 16 KB). */
 static const tsr_w4a16_config_t *choose_config(const struct tsr_handle *h, int m)
 {
     for (int i = 0; i < TSR_W4A16_CONFIG_COUNT; i++)
         if (k_configs[i].id == h->w4a16_forced_config) return &k_configs[i];
     if (m <= 16) return &k_configs[0];
     if (m <= 32) return &k_configs[1];
-    return &k_configs[2];
+    if (m <= 64) return &k_configs[2];
+    return &k_configs[4];
 }
 
 static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
@@ -67,7 +71,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     int blocks;
     if (p->m_slices <= 1) blocks = total < sms ? total : sms;
     else if ((long)p->n_tiles * p->m_slices >= sms) blocks = p->n_tiles;
-    else blocks = (sms + p->m_slices - 1) / p->m_slices;
+    else blocks = sms / p->m_slices; /* the whole grid stays resident (see the epilogue's comment) */
     if (blocks > total) blocks = total;
     if (blocks < 1) blocks = 1;
     p->items_per_block = (total + blocks - 1) / blocks;

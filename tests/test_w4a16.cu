@@ -16,6 +16,20 @@ extern "C" {
 
 static uint64_t g_seed;
 static tsr_handle_t g_handle;
+static int g_forced = -1; /* the configuration forced on g_handle, or -1 */
+
+/* Rows per block of the configuration the dispatcher uses for m: the table's,
+ * through the heuristic of csrc/w4a16.c, unless one is forced. */
+static int rows_per_block(int m)
+{
+    static const int mb[] = {
+#define ROW_MB(id, m_blocks, stages) m_blocks,
+        TSR_W4A16_CONFIGS(ROW_MB)
+#undef ROW_MB
+    };
+    if (g_forced >= 0) return 16 * mb[g_forced];
+    return m <= 16 ? 16 * mb[0] : m <= 32 ? 16 * mb[1] : m <= 64 ? 16 * mb[2] : 16 * mb[4];
+}
 
 struct dev_buf {
     void *p = nullptr;
@@ -118,7 +132,7 @@ static void run_case(const gemm_case &tc)
         assert_true(sqrt(err2 / ref2) < (tc.dtype == TSR_DTYPE_BF16 ? 1e-2 : 2e-3));
     }
     /* the locks are back at zero: they lead the workspace */
-    int n_tiles = (tc.n + 127) / 128, bm = tc.m <= 16 ? 16 : tc.m <= 32 ? 32 : 64;
+    int n_tiles = (tc.n + 127) / 128, bm = rows_per_block(tc.m);
     std::vector<int> locks((size_t)n_tiles * ((tc.m + bm - 1) / bm));
     TSR_TEST_CUDA(cudaMemcpy(locks.data(), ws.p, locks.size() * 4, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < locks.size(); i++)
@@ -149,11 +163,13 @@ static void test_decode_shapes(void **state)
 static void test_prefill_shapes(void **state)
 {
     (void)state;
-    /* M = 33 (64-row tile, one slice) and 200 (four slices, whole columns). */
+    /* M = 33 (64-row tile, one slice), 200 (128-row tiles: two slices). */
     const gemm_case cases[] = {
         {TSR_W4A16_FORMAT_GPTQ, 33, 256, 264, 128, 1, 0, TSR_DTYPE_F16, 1},
         {TSR_W4A16_FORMAT_AWQ, 200, 128, 136, 64, 1, 0, TSR_DTYPE_BF16, 1},
         {TSR_W4A16_FORMAT_GPTQ, 24, 160, 128, 32, 0, 0, TSR_DTYPE_F16, 0},
+        /* two row slices of one column each, split over two blocks per slice */
+        {TSR_W4A16_FORMAT_GPTQ, 200, 256, 128, 64, 1, 0, TSR_DTYPE_F16, 1},
     };
     for (const auto &c : cases) run_case(c);
 }
@@ -200,10 +216,12 @@ static void test_every_config(void **state)
         setenv("TSR_W4A16_CONFIG", v, 1);
         assert_int_equal(tsr_create(&g_handle), TSR_STATUS_SUCCESS);
         unsetenv("TSR_W4A16_CONFIG");
+        g_forced = id;
         const gemm_case c = {TSR_W4A16_FORMAT_GPTQ, 1 + 13 * id, 352, 264, 32, 1, 0, id % 2 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16, 1};
         run_case(c);
         tsr_destroy(g_handle);
     }
+    g_forced = -1;
     g_handle = saved;
 }
 

@@ -225,11 +225,19 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
     }
 }
 
-/* Finishes column `col` of this block's range: a column computed by one block
- * is stored; one split over several blocks is summed in a fixed order (so the
- * result is deterministic): block i of the chain waits for lock == i, adds the
- * partial of blocks 0..i-1, and passes it on; the last stores C and resets the
- * lock to 0, leaving the workspace as it found it. */
+/* Finishes column `col` of this block's range. A column computed by one block
+ * is stored. A column split over blocks b_first..b_last is summed in a fixed
+ * order (so results are deterministic) through the workspace slot of b_last:
+ * chain position i = b_last - block waits for lock == i, adds the partial of
+ * the blocks before it, and passes it on; the last (b_first) stores C and
+ * resets the lock to 0, leaving the workspace as it found it.
+ * Why from b_last down: b_last's share is the first segment of its run and is
+ * ready almost at once, a middle block's is its whole run, and b_first's is the
+ * end of its run. In this order nobody waits before the end of its own run;
+ * in the opposite order each block would wait for its predecessor's whole run,
+ * serialising the grid. The price is that a block waits on higher block ids,
+ * so the grid must be resident at once: the dispatcher launches at most one
+ * block per SM per row slice when columns are split. */
 template <int MB, int BF16>
 TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MB][2][4])
 {
@@ -237,9 +245,9 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
     const int per = p.items_per_block;
     const int first_item = col * p.k_tiles, last_item = first_item + p.k_tiles - 1;
     const int b_first = first_item / per, b_last = last_item / per;
-    const int idx = (int)blockIdx.x - b_first, count = b_last - b_first + 1;
+    const int idx = b_last - (int)blockIdx.x, count = b_last - b_first + 1;
     int *lock = p.locks + (size_t)blockIdx.y * p.n_tiles + col;
-    float *slot = p.partials + ((size_t)blockIdx.y * p.blocks_per_slice + b_first) * (16 * MB * TSR_W4A16_TILE_N);
+    float *slot = p.partials + ((size_t)blockIdx.y * p.blocks_per_slice + b_last) * (16 * MB * TSR_W4A16_TILE_N);
 
     if (count > 1) {
         if (tid == 0)
@@ -367,8 +375,14 @@ static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream
 {
     auto w4a16_gemm = w4a16_gemm_kernel<MB, STAGES, BF16, HAS_Z>;
     size_t smem = (size_t)STAGES * w4a16_stage_layout<MB>::bytes;
-    cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (e != cudaSuccess) return e;
+    /* Once per instantiation (and per process; tessera binds one device per
+     * handle, and the attribute is per function): not a driver call per launch. */
+    static int smem_attr_set = 0;
+    if (!smem_attr_set) {
+        cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+        smem_attr_set = 1;
+    }
     dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(TSR_W4A16_THREADS);
     return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
 }
