@@ -51,6 +51,9 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
     const char *forced = getenv("TSR_W4A16_CONFIG");
     h->w4a16_forced_config = forced && *forced ? atoi(forced) : -1;
     cudaRuntimeGetVersion(&d->runtime_version);
+    /* last: the cache key needs every field above */
+    tsr_tuning_load(h);
+    tsr_clear_error(); /* a quarantined cache file is a warning, not this call's error */
     *handle = h;
     return TSR_STATUS_SUCCESS;
 }
@@ -58,6 +61,7 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
 tsr_status_t tsr_destroy(tsr_handle_t handle)
 {
     tsr_clear_error();
+    if (handle) free(handle->tuning);
     free(handle);
     return TSR_STATUS_SUCCESS;
 }

@@ -8,6 +8,7 @@
 #include <cuda_runtime_api.h>
 
 #include "tessera/tessera.h"
+#include "tessera/tuning.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -51,7 +52,13 @@ struct tsr_handle {
     /* TSR_W4A16_CONFIG=<id> read at creation: forces a W4A16 configuration
      * (benchmarks, and tuning until the tuning cache exists); -1 = heuristic. */
     int w4a16_forced_config;
+    /* The tuning cache's entries for this device and versions (csrc/tuning.c). */
+    tsr_tuning_entry_t *tuning;
+    int tuning_count;
 };
+
+/* (Re)loads h->tuning from the cache file; a bad file is quarantined, never fatal. */
+void tsr_tuning_load(struct tsr_handle *h);
 
 /* NVTX ranges in the "tessera" domain around every public call that launches
  * work; compiled out with TESSERA_NVTX=OFF. */

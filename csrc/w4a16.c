@@ -27,10 +27,23 @@ static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
  * and 128-row tiles beyond 64 rows, which halve the weight re-reads of prefill.
  * Decode gets 8 stages: memory-bound, it needs bytes in flight (about 25 KB
  * per SM to cover HBM latency on H100 by Little's law; 4 stages hold 16 KB). */
-static const tsr_w4a16_config_t *choose_config(const struct tsr_handle *h, int m)
+static const tsr_w4a16_config_t *config_by_id(int id)
 {
     for (int i = 0; i < TSR_W4A16_CONFIG_COUNT; i++)
-        if (k_configs[i].id == h->w4a16_forced_config) return &k_configs[i];
+        if (k_configs[i].id == id) return &k_configs[i];
+    return NULL;
+}
+
+/* In order: an explicit id (tsr_w4a16_gemm_config), TSR_W4A16_CONFIG, the
+ * tuning cache, the heuristic. */
+static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id)
+{
+    const tsr_w4a16_config_t *c;
+    if (explicit_id >= 0 && (c = config_by_id(explicit_id))) return c;
+    if ((c = config_by_id(h->w4a16_forced_config))) return c;
+    int id, found = 0;
+    tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &id, &found);
+    if (found && (c = config_by_id(id))) return c;
     if (m <= 16) return &k_configs[0];
     if (m <= 32) return &k_configs[1];
     if (m <= 64) return &k_configs[2];
@@ -49,7 +62,8 @@ static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
     return TSR_STATUS_SUCCESS;
 }
 
-static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, w4a16_plan_t *p)
+static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id,
+                              w4a16_plan_t *p)
 {
     TSR_CHECK_PTR(fn, h);
     tsr_status_t st = check_layout(fn, l);
@@ -58,8 +72,11 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     if (h->info.cc_major < 8)
         return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: device cc %d.%d; the W4A16 kernels need sm_80 or newer", fn,
                         h->info.cc_major, h->info.cc_minor);
+    if (explicit_id >= TSR_W4A16_CONFIG_COUNT || (explicit_id >= 0 && !config_by_id(explicit_id)))
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: config=%d is not a W4A16 configuration (0..%d)", fn, explicit_id,
+                        TSR_W4A16_CONFIG_COUNT - 1);
     memset(p, 0, sizeof *p);
-    p->config = choose_config(h, m);
+    p->config = choose_config(h, l, m, explicit_id);
     int bm = 16 * p->config->m_blocks;
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
@@ -97,7 +114,7 @@ tsr_status_t tsr_w4a16_can_implement(tsr_handle_t handle, const tsr_w4a16_layout
 {
     tsr_clear_error();
     w4a16_plan_t plan;
-    return make_plan("tsr_w4a16_can_implement", handle, layout, m, &plan);
+    return make_plan("tsr_w4a16_can_implement", handle, layout, m, -1, &plan);
 }
 
 tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, size_t *bytes)
@@ -106,18 +123,38 @@ tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layou
     tsr_clear_error();
     TSR_CHECK_PTR(fn, bytes);
     w4a16_plan_t plan;
-    tsr_status_t st = make_plan(fn, handle, layout, m, &plan);
+    tsr_status_t st = make_plan(fn, handle, layout, m, -1, &plan);
     if (st) return st;
-    *bytes = plan.workspace_bytes;
+    /* enough for every configuration, so that a tuned or explicit choice fits too */
+    size_t most = plan.workspace_bytes;
+    for (int i = 0; i < TSR_W4A16_CONFIG_COUNT; i++) {
+        if (make_plan(fn, handle, layout, m, k_configs[i].id, &plan) == TSR_STATUS_SUCCESS && plan.workspace_bytes > most)
+            most = plan.workspace_bytes;
+    }
+    tsr_clear_error();
+    *bytes = most;
     return TSR_STATUS_SUCCESS;
 }
 
-static tsr_status_t gemm_impl(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, const void *a, const void *packed,
-                              const void *bias, void *c, void *workspace, size_t workspace_bytes, cudaStream_t stream)
+int tsr_w4a16_config_count(void) { return TSR_W4A16_CONFIG_COUNT; }
+
+tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, int *config)
 {
-    const char *fn = "tsr_w4a16_gemm";
+    const char *fn = "tsr_w4a16_query_config";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, config);
     w4a16_plan_t plan;
-    tsr_status_t st = make_plan(fn, h, l, m, &plan);
+    tsr_status_t st = make_plan(fn, handle, layout, m, -1, &plan);
+    if (!st) *config = plan.config->id;
+    return st;
+}
+
+static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, const void *a,
+                              const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
+                              int config, cudaStream_t stream)
+{
+    w4a16_plan_t plan;
+    tsr_status_t st = make_plan(fn, h, l, m, config, &plan);
     if (st) return st;
     if (m == 0) return TSR_STATUS_SUCCESS;
     TSR_CHECK_PTR(fn, a);
@@ -176,7 +213,22 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
 {
     tsr_clear_error();
     tsr_nvtx_push("tsr_w4a16_gemm");
-    tsr_status_t st = gemm_impl(handle, layout, m, a, packed, bias, c, workspace, workspace_bytes, stream);
+    tsr_status_t st = gemm_impl("tsr_w4a16_gemm", handle, layout, m, a, packed, bias, c, workspace, workspace_bytes, -1, stream);
+    tsr_nvtx_pop();
+    return st;
+}
+
+tsr_status_t tsr_w4a16_gemm_config(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, const void *a,
+                                   const void *packed, const void *bias, void *c, void *workspace,
+                                   size_t workspace_bytes, int config, cudaStream_t stream)
+{
+    tsr_clear_error();
+    if (config < 0)
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "tsr_w4a16_gemm_config: config=%d must be in 0..%d", config,
+                        TSR_W4A16_CONFIG_COUNT - 1);
+    tsr_nvtx_push("tsr_w4a16_gemm_config");
+    tsr_status_t st = gemm_impl("tsr_w4a16_gemm_config", handle, layout, m, a, packed, bias, c, workspace,
+                                workspace_bytes, config, stream);
     tsr_nvtx_pop();
     return st;
 }

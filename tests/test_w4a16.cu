@@ -271,8 +271,14 @@ static void test_gemm_rejects_bad_input(void **state)
     expect_error(tsr_w4a16_gemm(g_handle, &l, 16, NULL, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "a is NULL");
     expect_error(tsr_w4a16_gemm(g_handle, &l, 16, (char *)a.p + 2, blob.p, NULL, c.p, ws.p, ws_bytes, 0),
                  TSR_STATUS_MISALIGNED_POINTER, "must be aligned to 16 bytes");
-    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes - 1, 0),
-                 TSR_STATUS_WORKSPACE_TOO_SMALL, "tsr_w4a16_workspace_size");
+    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, 16, 0), TSR_STATUS_WORKSPACE_TOO_SMALL,
+                 "workspace_bytes=16 but m=16 needs");
+    expect_error(tsr_w4a16_gemm_config(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 99, 0),
+                 TSR_STATUS_INVALID_VALUE, "config=99 is not a W4A16 configuration");
+    int cfg = -1;
+    expect_error(tsr_w4a16_query_config(g_handle, &l, 16, NULL), TSR_STATUS_INVALID_VALUE, "config is NULL");
+    assert_int_equal(tsr_w4a16_query_config(g_handle, &l, 16, &cfg), TSR_STATUS_SUCCESS);
+    assert_true(cfg >= 0 && cfg < tsr_w4a16_config_count());
     tsr_w4a16_layout_t bad = l;
     bad.k_padded = 4096;
     expect_error(tsr_w4a16_gemm(g_handle, &bad, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE,
@@ -299,6 +305,7 @@ int main(void)
     if (!tsr_test_device_or_skip()) return 77;
 #endif
     g_seed = tsr_test_seed("w4a16");
+    setenv("TESSERA_TUNING", "off", 1); /* hermetic: a user's tuning cache must not pick configurations here */
     tsr_status_t st = tsr_create(&g_handle);
     if (st) {
         printf("tsr_create: %s | %s\n", tsr_status_string(st), tsr_last_error());

@@ -98,7 +98,8 @@ tsr_status_t tsr_w4a16_unpack_host(const tsr_w4a16_layout_t *layout, const void 
  * otherwise the status and a message with the rule that fails. */
 tsr_status_t tsr_w4a16_can_implement(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m);
 
-/* Bytes of device workspace tsr_w4a16_gemm needs for m rows. The workspace holds
+/* Bytes of device workspace tsr_w4a16_gemm needs for m rows, whatever
+ * configuration it picks (enough for every one). The workspace holds
  * self-resetting locks: zero it once (cudaMemset) after allocating it; every
  * gemm leaves it zeroed again, so it may be reused and captured in CUDA graphs. */
 tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, size_t *bytes);
@@ -112,6 +113,18 @@ tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layou
 tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, const void *a,
                             const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
                             cudaStream_t stream);
+
+/* ---- configurations: for ktune and benchmarks ---------------------------------
+ * tsr_w4a16_gemm picks a configuration (tile rows, pipeline depth) itself: from
+ * the tuning cache when it holds an entry for this device and shape, otherwise
+ * from a heuristic. These calls expose that choice. */
+int tsr_w4a16_config_count(void); /* valid ids are 0 .. count-1 */
+/* The id tsr_w4a16_gemm would use for m rows. */
+tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, int *config);
+/* tsr_w4a16_gemm with the configuration given. */
+tsr_status_t tsr_w4a16_gemm_config(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, const void *a,
+                                   const void *packed, const void *bias, void *c, void *workspace,
+                                   size_t workspace_bytes, int config, cudaStream_t stream);
 
 #ifdef __cplusplus
 }
