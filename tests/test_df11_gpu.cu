@@ -1,0 +1,166 @@
+/* DFloat11 GPU decoder: bit-exact against the original and identical to the CPU
+ * decoder; several destinations (aligned, misaligned, skipped); a stream that
+ * ends inside a group; a corrupt device copy reported through the status word,
+ * never by reading or writing out of bounds (the emulation checks every access).
+ * Built as test_df11_gpu_emu and test_df11_gpu_gpu. */
+#include <string.h>
+#include <vector>
+
+#include "support.h"
+#include "tessera/df11.h"
+#include "ref/df11_ref.h"
+
+static uint64_t g_seed;
+static tsr_handle_t g_h;
+
+struct stream_fixture {
+    void *host = nullptr, *dev = nullptr, *ws = nullptr;
+    size_t bytes = 0, ws_bytes = 0;
+    tsr_df11_info_t info;
+};
+
+static void make_stream(stream_fixture &s, const tsr_df11_tensor_t *t, int n)
+{
+    assert_int_equal(tsr_df11_encode(t, n, &s.host, &s.bytes), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_parse(s.host, s.bytes, &s.info), TSR_STATUS_SUCCESS);
+    TSR_TEST_CUDA(cudaMalloc(&s.dev, s.bytes));
+    TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));
+    assert_int_equal(tsr_df11_workspace_size(&s.info, &s.ws_bytes), TSR_STATUS_SUCCESS);
+    TSR_TEST_CUDA(cudaMalloc(&s.ws, s.ws_bytes));
+}
+
+static void free_stream(stream_fixture &s)
+{
+    cudaFree(s.dev);
+    cudaFree(s.ws);
+    free(s.host);
+    tsr_df11_info_free(&s.info);
+}
+
+static void test_block_of_tensors(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed;
+    /* sizes that are multiples of nothing, one tensor ending mid-group, and all
+     * 65536 bit patterns; 100 + 65536 + 70001 + 3 elements = 5 chunks */
+    std::vector<uint16_t> a(100), b(65536), c(70001), d(3);
+    ref_bf16_gaussian(a.data(), a.size(), 0.05, &rng);
+    for (int i = 0; i < 65536; i++) b[i] = (uint16_t)(i * 40503u);
+    ref_bf16_gaussian(c.data(), c.size(), 0.01, &rng);
+    ref_bf16_gaussian(d.data(), d.size(), 1.0, &rng);
+    tsr_df11_tensor_t t[4] = {{"a", a.data(), 1, {100}}, {"b", b.data(), 2, {256, 256}}, {"c", c.data(), 1, {70001}},
+                              {"d", d.data(), 1, {3}}};
+    stream_fixture s;
+    make_stream(s, t, 4);
+    /* destinations: a at a 2-byte-misaligned address (scalar stores), b, c
+     * aligned, d skipped; guards around each to catch stray writes */
+    const size_t guard = 64;
+    std::vector<size_t> sizes = {100, 65536, 70001, 3};
+    std::vector<uint16_t *> base(4), dests(4);
+    for (int i = 0; i < 4; i++) {
+        TSR_TEST_CUDA(cudaMalloc((void **)&base[i], (sizes[i] + 2 * guard) * 2));
+        TSR_TEST_CUDA(cudaMemset(base[i], 0xEE, (sizes[i] + 2 * guard) * 2));
+        dests[i] = base[i] + guard + (i == 0 ? 1 : 0);
+    }
+    dests[3] = nullptr;
+    tsr_status_t st = tsr_df11_decode(g_h, s.dev, &s.info, dests.data(), s.ws, s.ws_bytes, 0);
+    if (st) fail_msg("decode: %s", tsr_last_error());
+    st = tsr_df11_decode_status(g_h, s.ws, 0);
+    if (st) fail_msg("status: %s", tsr_last_error());
+    const std::vector<uint16_t> *orig[3] = {&a, &b, &c};
+    for (int i = 0; i < 3; i++) {
+        std::vector<uint16_t> got(sizes[i] + 2 * guard);
+        TSR_TEST_CUDA(cudaMemcpy(got.data(), base[i], got.size() * 2, cudaMemcpyDeviceToHost));
+        size_t off = guard + (i == 0 ? 1 : 0);
+        for (size_t j = 0; j < sizes[i]; j++)
+            if (got[off + j] != (*orig[i])[j]) fail_msg("tensor %d element %zu: 0x%04x, want 0x%04x", i, j, got[off + j], (*orig[i])[j]);
+        for (size_t j = 0; j < off; j++) assert_int_equal(got[j], 0xEEEE);
+        for (size_t j = off + sizes[i]; j < got.size(); j++) assert_int_equal(got[j], 0xEEEE);
+    }
+    /* the CPU decoder writes the same bits */
+    std::vector<uint16_t> ha(100), hb(65536), hc(70001), hd(3);
+    uint16_t *hdst[4] = {ha.data(), hb.data(), hc.data(), hd.data()};
+    assert_int_equal(tsr_df11_decode_host(s.host, &s.info, hdst), TSR_STATUS_SUCCESS);
+    assert_memory_equal(ha.data(), a.data(), 200);
+    assert_memory_equal(hc.data(), c.data(), c.size() * 2);
+    for (int i = 0; i < 4; i++) cudaFree(base[i]);
+    free_stream(s);
+}
+
+static void test_corrupt_device_stream_sets_status(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed ^ 9;
+    std::vector<uint16_t> w(40000);
+    ref_bf16_gaussian(w.data(), w.size(), 0.02, &rng);
+    tsr_df11_tensor_t t = {"w", w.data(), 1, {40000}};
+    stream_fixture s;
+    make_stream(s, &t, 1);
+    uint16_t *out;
+    TSR_TEST_CUDA(cudaMalloc((void **)&out, w.size() * 2));
+    uint16_t *d[1] = {out};
+    /* chunk 1 points far past the stream: its lanes must refuse to start */
+    uint64_t bad = 1ull << 40;
+    TSR_TEST_CUDA(cudaMemcpy((char *)s.dev + s.info.chunk_base_offset + 8, &bad, 8, cudaMemcpyHostToDevice));
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+    tsr_status_t st = tsr_df11_decode_status(g_h, s.ws, 0);
+    assert_int_equal(st, TSR_STATUS_CORRUPT_DATA);
+    printf("reported: %s\n", tsr_last_error());
+    assert_non_null(strstr(tsr_last_error(), "chunk 1"));
+    /* lane 0 of chunk 0 loses its words: it runs out of bits */
+    TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));
+    uint16_t zero = 0;
+    TSR_TEST_CUDA(cudaMemcpy((char *)s.dev + s.info.lane_words_offset, &zero, 2, cudaMemcpyHostToDevice));
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_decode_status(g_h, s.ws, 0), TSR_STATUS_CORRUPT_DATA);
+    /* restored: clean again, and the status word was reset */
+    TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_decode_status(g_h, s.ws, 0), TSR_STATUS_SUCCESS);
+    std::vector<uint16_t> got(w.size());
+    TSR_TEST_CUDA(cudaMemcpy(got.data(), out, got.size() * 2, cudaMemcpyDeviceToHost));
+    assert_memory_equal(got.data(), w.data(), w.size() * 2);
+    cudaFree(out);
+    free_stream(s);
+}
+
+static void test_bad_arguments(void **state)
+{
+    (void)state;
+    uint16_t v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    tsr_df11_tensor_t t = {"v", v, 1, {8}};
+    stream_fixture s;
+    make_stream(s, &t, 1);
+    uint16_t *out;
+    TSR_TEST_CUDA(cudaMalloc((void **)&out, 32));
+    uint16_t *d[1] = {out}, *odd[1] = {(uint16_t *)((char *)out + 1)};
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, 4, 0), TSR_STATUS_WORKSPACE_TOO_SMALL);
+    assert_non_null(strstr(tsr_last_error(), "workspace_bytes=4"));
+    assert_int_equal(tsr_df11_decode(g_h, (char *)s.dev + 8, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_MISALIGNED_POINTER);
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, odd, s.ws, s.ws_bytes, 0), TSR_STATUS_MISALIGNED_POINTER);
+    assert_non_null(strstr(tsr_last_error(), "dests[0]"));
+    assert_int_equal(tsr_df11_decode(NULL, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_INVALID_VALUE);
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, NULL, s.ws, s.ws_bytes, 0), TSR_STATUS_INVALID_VALUE);
+    cudaFree(out);
+    free_stream(s);
+}
+
+int main(void)
+{
+#if !defined(TSR_EMU)
+    if (!tsr_test_device_or_skip()) return 77;
+#endif
+    g_seed = tsr_test_seed("df11_gpu");
+    if (tsr_create(&g_h)) {
+        printf("tsr_create: %s\n", tsr_last_error());
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_block_of_tensors),
+        cmocka_unit_test(test_corrupt_device_stream_sets_status),
+        cmocka_unit_test(test_bad_arguments),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tsr_destroy(g_h);
+    return rc;
+}
