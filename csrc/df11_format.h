@@ -12,7 +12,7 @@
 
 #define TSR_DF11_VERSION_1 1u
 #define TSR_DF11_HEADER_FIXED 184u /* bytes before the tensor table */
-#define TSR_DF11_SECTIONS 5        /* lut, chunk_base, lane_words, stream, raw */
+#define TSR_DF11_SECTIONS 5        /* raw, lut, chunk_base, lane_words, stream */
 #define TSR_DF11_MAX_CODE_BITS 12  /* codes are length-limited so one lookup decodes */
 
 /* A warp decodes one chunk: 32 lanes x 128 steps x 8 symbols. Lane L's step s

@@ -60,6 +60,10 @@ $b --dtype bf16 --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" 
 say "w4a16 bf16 vs cuBLAS done"
 $b --dtype f16 --models 70b --m 1,4,16 --config 3 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
 say "w4a16 decode config 3 done"
+build-gpu/perf/bench_df11 --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
+say "df11 decode done"
+build-gpu/perf/bench_df11_encode >"$dest/df11_encode.md" 2>>"$log" || status=1
+say "df11 encoder (CPU, one core) done"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   python3 perf/bench_tinygemm.py --json "$dest/tinygemm.json" >>"$log" 2>&1 || status=1
   python3 perf/merge_report.py "$dest/w4a16_bf16.json" "$dest/tinygemm.json" >"$dest/w4a16_vs_tinygemm.md" 2>>"$log" || status=1
@@ -73,7 +77,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_vs_tinygemm; do
+  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_vs_tinygemm df11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

@@ -1,0 +1,165 @@
+/* DFloat11 GPU decode: throughput for streams of 64 MB to 2 GB of bf16
+ * output, and the latency of one Llama-3-8B transformer block (218M weights in
+ * 7 tensors decoded into 7 destinations), against the copy bandwidth measured
+ * in the same run. Weights are Gaussian (sigma 0.02) rounded to bf16, which
+ * compress like trained ones (about 66.5%).
+ *   bench_df11 [--quick] [--json FILE] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "tessera/df11.h"
+
+typedef struct dec_ctx {
+    tsr_handle_t h;
+    void *dev, *ws;
+    size_t ws_bytes;
+    tsr_df11_info_t info;
+    uint16_t **dests;
+} dec_ctx_t;
+
+static int run_decode(void *p, int i, cudaStream_t s)
+{
+    (void)i;
+    dec_ctx_t *c = p;
+    return tsr_df11_decode(c->h, c->dev, &c->info, c->dests, c->ws, c->ws_bytes, s) != TSR_STATUS_SUCCESS;
+}
+
+static void gaussian_bf16(uint16_t *v, size_t n, unsigned long long seed)
+{
+    unsigned long long s = seed;
+    for (size_t i = 0; i < n; i += 2) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u1 = ((s >> 11) + 1.0) / 9007199254740993.0;
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u2 = (s >> 11) / 9007199254740992.0, r = 0.02 * sqrt(-2 * log(u1));
+        float f[2] = {(float)(r * cos(6.283185307179586 * u2)), (float)(r * sin(6.283185307179586 * u2))};
+        for (int k = 0; k < 2 && i + (size_t)k < n; k++) {
+            uint32_t u;
+            memcpy(&u, &f[k], 4);
+            v[i + (size_t)k] = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+        }
+    }
+}
+
+/* Encodes the tensors, uploads, decodes once and checks it bit for bit, then
+ * times the decode. Returns the row; 0 on success. */
+static int measure(tsr_handle_t h, const char *label, const tsr_df11_tensor_t *t, int count, int samples,
+                   cudaStream_t s, bench_report_t *rep, double *out_gbs)
+{
+    void *host;
+    size_t bytes;
+    dec_ctx_t c;
+    memset(&c, 0, sizeof c);
+    c.h = h;
+    if (tsr_df11_encode(t, count, &host, &bytes) || tsr_df11_parse(host, bytes, &c.info)) {
+        fprintf(stderr, "%s: %s\n", label, tsr_last_error());
+        return 1;
+    }
+    cudaMalloc(&c.dev, bytes);
+    cudaMemcpy(c.dev, host, bytes, cudaMemcpyHostToDevice);
+    tsr_df11_workspace_size(&c.info, &c.ws_bytes);
+    cudaMalloc(&c.ws, c.ws_bytes);
+    c.dests = calloc((size_t)count, sizeof *c.dests);
+    for (int i = 0; i < count; i++)
+        if (cudaMalloc((void **)&c.dests[i], c.info.tensor[i].count * 2 + 16)) return 1;
+    if (run_decode(&c, 0, s) || tsr_df11_decode_status(h, c.ws, s)) {
+        fprintf(stderr, "%s: %s\n", label, tsr_last_error());
+        return 1;
+    }
+    for (int i = 0; i < count; i++) { /* exact, before any timing counts */
+        size_t n = c.info.tensor[i].count;
+        uint16_t *back = malloc(n * 2);
+        cudaMemcpy(back, c.dests[i], n * 2, cudaMemcpyDeviceToHost);
+        if (memcmp(back, t[i].data, n * 2)) {
+            fprintf(stderr, "%s: tensor %d decoded wrong\n", label, i);
+            return 1;
+        }
+        free(back);
+    }
+    bench_stats_t st;
+    if (bench_time(label, run_decode, &c, 3, samples, s, &st)) return 1;
+    bench_row_t row;
+    memset(&row, 0, sizeof row);
+    snprintf(row.op, sizeof row.op, "df11 decode");
+    snprintf(row.shape, sizeof row.shape, "%s", label);
+    snprintf(row.dtype, sizeof row.dtype, "bf16");
+    snprintf(row.config, sizeof row.config, "%.2f%% of bf16", 100.0 * bytes / (2.0 * c.info.symbols));
+    row.median_us = st.median_us;
+    row.min_us = st.min_us;
+    row.max_us = st.max_us;
+    row.bytes = (double)bytes + 2.0 * c.info.symbols; /* read the container, write bf16 */
+    row.peer_us = -1;
+    snprintf(row.peer, sizeof row.peer, "-");
+    bench_report_add(rep, &row);
+    *out_gbs = 2.0 * c.info.symbols / (st.median_us * 1e-6) / 1e9;
+    fprintf(stderr, "%s: %.1f us, %.0f GB/s of bf16 output\n", label, st.median_us, *out_gbs);
+    for (int i = 0; i < count; i++) cudaFree(c.dests[i]);
+    free(c.dests);
+    cudaFree(c.dev);
+    cudaFree(c.ws);
+    tsr_df11_info_free(&c.info);
+    free(host);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *json = NULL;
+    int quick = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else {
+            fprintf(stderr, "usage: %s [--quick] [--json FILE]\n", argv[0]);
+            return 2;
+        }
+    }
+    tsr_handle_t h;
+    if (tsr_create(&h)) {
+        printf("bench_df11: no usable GPU (%s): nothing to time\n", tsr_last_error());
+        return 2;
+    }
+    cudaStream_t s;
+    cudaStreamCreate(&s);
+    bench_report_t rep;
+    bench_report_init(&rep, h, bench_copy_bandwidth_gbs(s));
+    const size_t mbs[] = {64, 256, 1024, 2048};
+    double out_gbs[5];
+    int nsizes = quick ? 2 : 4;
+    size_t most = mbs[nsizes - 1] << 19; /* elements: MB of bf16 / 2 */
+    uint16_t *v = malloc(most * 2);
+    gaussian_bf16(v, most, 7);
+    for (int i = 0; i < nsizes; i++) {
+        char label[64];
+        snprintf(label, sizeof label, "%zu MB stream", mbs[i]);
+        tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)(mbs[i] << 19)}};
+        if (measure(h, label, &t, 1, quick ? 10 : 20, s, &rep, &out_gbs[i])) return 1;
+    }
+    /* Llama-3-8B block: q, k, v, o, gate, up, down */
+    const int64_t shapes[7][2] = {{4096, 4096}, {1024, 4096}, {1024, 4096}, {4096, 4096}, {14336, 4096}, {14336, 4096}, {4096, 14336}};
+    const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    tsr_df11_tensor_t blk[7];
+    size_t total = 0;
+    for (int i = 0; i < 7; i++) total += (size_t)(shapes[i][0] * shapes[i][1]);
+    uint16_t *bv = total <= most ? v : malloc(total * 2);
+    if (bv != v) gaussian_bf16(bv, total, 8);
+    size_t off = 0;
+    for (int i = 0; i < 7; i++) {
+        blk[i] = (tsr_df11_tensor_t){names[i], bv + off, 2, {shapes[i][0], shapes[i][1]}};
+        off += (size_t)(shapes[i][0] * shapes[i][1]);
+    }
+    if (measure(h, "llama3-8b block (218M)", blk, 7, quick ? 10 : 20, s, &rep, &out_gbs[4])) return 1;
+    bench_report_markdown(&rep, stdout);
+    printf("\n| stream | bf16 output GB/s | target 1300 GB/s |\n|---|---|---|\n");
+    for (int i = 0; i < nsizes; i++) printf("| %zu MB | %.0f | %s |\n", mbs[i], out_gbs[i], out_gbs[i] >= 1300 ? "met" : "not met");
+    printf("| llama3-8b block | %.0f | %s |\n", out_gbs[4], out_gbs[4] >= 1300 ? "met" : "not met");
+    if (json) bench_report_json(&rep, json);
+    bench_report_free(&rep);
+    if (bv != v) free(bv);
+    free(v);
+    tsr_destroy(h);
+    return 0;
+}

@@ -1,0 +1,76 @@
+/* DFloat11 encoder speed on one CPU core: MB/s of bf16 input (1 MB = 1e6 bytes),
+ * median of 5 runs over 128M bytes of trained-looking (Gaussian) weights, plus
+ * the CPU decoder for reference. Needs no GPU.
+ *   bench_df11_encode [--mb N] */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tessera/df11.h"
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+    size_t mb = 128;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = (size_t)atoi(argv[++i]);
+    size_t n = mb * 1000000 / 2;
+    uint16_t *v = malloc(n * 2), *out = malloc(n * 2);
+    unsigned long long s = 12345;
+    for (size_t i = 0; i < n; i++) { /* N(0, 0.02) by Box-Muller, rounded to bf16 */
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u1 = ((s >> 11) + 1.0) / 9007199254740993.0;
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u2 = (s >> 11) / 9007199254740992.0;
+        float f = (float)(0.02 * sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2));
+        uint32_t u;
+        memcpy(&u, &f, 4);
+        v[i] = (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+    }
+    tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)n}};
+    double enc[5], dec[5];
+    size_t bytes = 0;
+    for (int r = 0; r < 5; r++) {
+        void *c;
+        double t0 = now_s();
+        if (tsr_df11_encode(&t, 1, &c, &bytes)) {
+            fprintf(stderr, "encode: %s\n", tsr_last_error());
+            return 1;
+        }
+        enc[r] = now_s() - t0;
+        tsr_df11_info_t info;
+        uint16_t *d[1] = {out};
+        t0 = now_s();
+        if (tsr_df11_parse(c, bytes, &info) || tsr_df11_decode_host(c, &info, d)) return 1;
+        dec[r] = now_s() - t0;
+        if (memcmp(out, v, n * 2)) {
+            fprintf(stderr, "round trip differs\n");
+            return 1;
+        }
+        tsr_df11_info_free(&info);
+        free(c);
+    }
+    qsort(enc, 5, sizeof enc[0], cmp);
+    qsort(dec, 5, sizeof dec[0], cmp);
+    printf("| op | input | median s | MB/s of bf16 | ratio |\n|---|---|---|---|---|\n");
+    printf("| df11 encode (1 core) | %zu MB | %.3f | %.0f | %.2f%% |\n", mb, enc[2], n * 2 / enc[2] / 1e6, 100.0 * bytes / (n * 2.0));
+    printf("| df11 parse + CPU decode (1 core) | %zu MB | %.3f | %.0f | |\n", mb, dec[2], n * 2 / dec[2] / 1e6);
+    free(v);
+    free(out);
+    return 0;
+}
