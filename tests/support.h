@@ -3,6 +3,8 @@
 #ifndef TESSERA_TESTS_SUPPORT_H
 #define TESSERA_TESTS_SUPPORT_H
 
+/* C suites are built with -D_DEFAULT_SOURCE (tests/CMakeLists.txt): mkdtemp,
+ * setenv, popen are POSIX, not C11. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -62,5 +64,29 @@ static inline int tsr_test_device_or_skip(void)
     }
     return 1;
 }
+
+/* A fresh directory under /tmp named prefix_XXXXXX, written into dir; 0 on success. */
+static inline int tsr_test_make_tmpdir(char *dir, size_t cap, const char *prefix)
+{
+    snprintf(dir, cap, "/tmp/%s_XXXXXX", prefix);
+    return mkdtemp(dir) ? 0 : -1;
+}
+static inline int tsr_test_remove_dir(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A call failed with `want` and tsr_last_error() contains `needle`
+ * (tessera/tessera.h must be included). */
+#define TSR_EXPECT_ERROR(call, want, needle)                                                             \
+    do {                                                                                                 \
+        tsr_status_t got_ = (call);                                                                      \
+        if (got_ != (want))                                                                              \
+            fail_msg("%s: status %s, want %s (%s)", #call, tsr_status_string(got_), tsr_status_string(want), \
+                     tsr_last_error());                                                                  \
+        if (!strstr(tsr_last_error(), (needle))) fail_msg("%s: message '%s' lacks '%s'", #call, tsr_last_error(), (needle)); \
+    } while (0)
 
 #endif

@@ -3,7 +3,6 @@
  * ones, many tensors in one stream), files, the ratio against the exponent
  * entropy bound, a real model's weights, and corrupt or truncated containers,
  * which must give TSR_STATUS_CORRUPT_DATA and never read out of bounds. */
-#define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>

@@ -1,7 +1,6 @@
 /* ktune's command line: help, usage errors (exit 2), no GPU (exit 2), and the
  * whole tune / show / bench / export / clear / import cycle, run by ktune_emu
  * on the emulated device against a scratch cache directory. */
-#define _DEFAULT_SOURCE /* setenv, mkdtemp, popen */
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -91,8 +90,7 @@ static void test_tune_show_bench_export_clear_import(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tsr_ktune_XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
+    if (tsr_test_make_tmpdir(g_dir, sizeof g_dir, "tsr_ktune")) return -1;
     setenv("TESSERA_CACHE_DIR", g_dir, 1);
     unsetenv("TESSERA_TUNING");
     return 0;
@@ -101,9 +99,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tsr_test_remove_dir(g_dir);
 }
 
 int main(void)

@@ -1,7 +1,6 @@
 /* Host suite: the tuning cache file. Round trips, replacement by key, M
  * buckets, the path rules, corrupt and truncated files (detected, moved aside,
  * the run goes on), and concurrent writers in separate processes losing nothing. */
-#define _DEFAULT_SOURCE /* setenv, mkdtemp */
 #include <dirent.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -15,8 +14,7 @@ static char g_dir[256], g_path[512];
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tsr_tuning_XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
+    if (tsr_test_make_tmpdir(g_dir, sizeof g_dir, "tsr_tuning")) return -1;
     snprintf(g_path, sizeof g_path, "%s/sub/dir/tuning.txt", g_dir);
     return 0;
 }
@@ -24,9 +22,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tsr_test_remove_dir(g_dir);
 }
 
 static tsr_tuning_entry_t entry(const char *dev, int n, int k, int m, int config)

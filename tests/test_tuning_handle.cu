@@ -115,8 +115,7 @@ static void test_corrupt_cache_does_not_fail_create(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/tsr_tuning_h_XXXXXX");
-    if (!mkdtemp(g_dir)) return -1;
+    if (tsr_test_make_tmpdir(g_dir, sizeof g_dir, "tsr_tuning_h")) return -1;
     snprintf(g_path, sizeof g_path, "%s/tuning.txt", g_dir);
     setenv("TESSERA_CACHE_DIR", g_dir, 1);
     return 0;
@@ -125,9 +124,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", g_dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tsr_test_remove_dir(g_dir);
 }
 
 int main(void)

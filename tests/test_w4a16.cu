@@ -249,12 +249,6 @@ static void test_device_pack_matches_host(void **state)
         }
 }
 
-static void expect_error(tsr_status_t got, tsr_status_t want, const char *needle)
-{
-    if (got != want) fail_msg("status %s, want %s (%s)", tsr_status_string(got), tsr_status_string(want), tsr_last_error());
-    if (!strstr(tsr_last_error(), needle)) fail_msg("message '%s' lacks '%s'", tsr_last_error(), needle);
-}
-
 static void test_gemm_rejects_bad_input(void **state)
 {
     (void)state;
@@ -265,31 +259,31 @@ static void test_gemm_rejects_bad_input(void **state)
     assert_int_equal(tsr_w4a16_workspace_size(g_handle, &l, 16, &ws_bytes), 0);
     dev_buf ws = dev_new(ws_bytes + 16);
     TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws_bytes + 16));
-    expect_error(tsr_w4a16_gemm(NULL, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "h is NULL");
-    expect_error(tsr_w4a16_gemm(g_handle, NULL, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "l is NULL");
-    expect_error(tsr_w4a16_gemm(g_handle, &l, -1, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "m=-1 must be >= 0");
-    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, NULL, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "a is NULL");
-    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, (char *)a.p + 2, blob.p, NULL, c.p, ws.p, ws_bytes, 0),
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm(NULL, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "h is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm(g_handle, NULL, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "l is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm(g_handle, &l, -1, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "m=-1 must be >= 0");
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm(g_handle, &l, 16, NULL, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE, "a is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm(g_handle, &l, 16, (char *)a.p + 2, blob.p, NULL, c.p, ws.p, ws_bytes, 0),
                  TSR_STATUS_MISALIGNED_POINTER, "must be aligned to 16 bytes");
-    expect_error(tsr_w4a16_gemm(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, 16, 0), TSR_STATUS_WORKSPACE_TOO_SMALL,
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, 16, 0), TSR_STATUS_WORKSPACE_TOO_SMALL,
                  "workspace_bytes=16 but m=16 needs");
-    expect_error(tsr_w4a16_gemm_config(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 99, 0),
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm_config(g_handle, &l, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 99, 0),
                  TSR_STATUS_INVALID_VALUE, "config=99 is not a W4A16 configuration");
     int cfg = -1;
-    expect_error(tsr_w4a16_query_config(g_handle, &l, 16, NULL), TSR_STATUS_INVALID_VALUE, "config is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_query_config(g_handle, &l, 16, NULL), TSR_STATUS_INVALID_VALUE, "config is NULL");
     assert_int_equal(tsr_w4a16_query_config(g_handle, &l, 16, &cfg), TSR_STATUS_SUCCESS);
     assert_true(cfg >= 0 && cfg < tsr_w4a16_config_count());
     tsr_w4a16_layout_t bad = l;
     bad.k_padded = 4096;
-    expect_error(tsr_w4a16_gemm(g_handle, &bad, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE,
+    TSR_EXPECT_ERROR(tsr_w4a16_gemm(g_handle, &bad, 16, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_INVALID_VALUE,
                  "differs from what tsr_w4a16_layout computes");
     bad = l;
     bad.k = 100;
-    expect_error(tsr_w4a16_can_implement(g_handle, &bad, 16), TSR_STATUS_UNSUPPORTED_SHAPE, "k=100 must be a positive multiple of 32");
+    TSR_EXPECT_ERROR(tsr_w4a16_can_implement(g_handle, &bad, 16), TSR_STATUS_UNSUPPORTED_SHAPE, "k=100 must be a positive multiple of 32");
     bad = l;
     bad.dtype = TSR_DTYPE_INT8;
-    expect_error(tsr_w4a16_can_implement(g_handle, &bad, 16), TSR_STATUS_UNSUPPORTED_DTYPE, "dtype=int8");
-    expect_error(tsr_w4a16_workspace_size(g_handle, &l, 16, NULL), TSR_STATUS_INVALID_VALUE, "bytes is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_can_implement(g_handle, &bad, 16), TSR_STATUS_UNSUPPORTED_DTYPE, "dtype=int8");
+    TSR_EXPECT_ERROR(tsr_w4a16_workspace_size(g_handle, &l, 16, NULL), TSR_STATUS_INVALID_VALUE, "bytes is NULL");
     /* m = 0 is a valid empty product */
     assert_int_equal(tsr_w4a16_gemm(g_handle, &l, 0, a.p, blob.p, NULL, c.p, ws.p, ws_bytes, 0), TSR_STATUS_SUCCESS);
     assert_int_equal(tsr_w4a16_can_implement(g_handle, &l, 4096), TSR_STATUS_SUCCESS);

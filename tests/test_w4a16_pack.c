@@ -90,22 +90,16 @@ static void test_layout_accepts_tp_shapes(void **state)
     assert_int_equal(l.perm_bytes, (size_t)l.k_padded * 4);
 }
 
-static void expect_error(tsr_status_t got, tsr_status_t want, const char *needle)
-{
-    if (got != want) fail_msg("status %s, want %s (%s)", tsr_status_string(got), tsr_status_string(want), tsr_last_error());
-    if (!strstr(tsr_last_error(), needle)) fail_msg("message '%s' lacks '%s'", tsr_last_error(), needle);
-}
-
 static void test_layout_rejects_bad_input(void **state)
 {
     (void)state;
     tsr_w4a16_layout_t l;
-    expect_error(tsr_w4a16_layout(4100, 256, 128, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "k=4100 must be a positive multiple of 32");
-    expect_error(tsr_w4a16_layout(4096, 250, 128, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "n=250 must be a positive multiple of 8");
-    expect_error(tsr_w4a16_layout(4096, 256, 48, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "group_size=48");
-    expect_error(tsr_w4a16_layout(4096, 256, 128, TSR_DTYPE_F32, 0, 0, &l), TSR_STATUS_UNSUPPORTED_DTYPE, "dtype=f32 must be f16 or bf16");
-    expect_error(tsr_w4a16_layout(4096, 256, 128, TSR_DTYPE_F16, 0, 0, NULL), TSR_STATUS_INVALID_VALUE, "l is NULL");
-    expect_error(tsr_w4a16_layout(0, 256, 128, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "k=0");
+    TSR_EXPECT_ERROR(tsr_w4a16_layout(4100, 256, 128, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "k=4100 must be a positive multiple of 32");
+    TSR_EXPECT_ERROR(tsr_w4a16_layout(4096, 250, 128, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "n=250 must be a positive multiple of 8");
+    TSR_EXPECT_ERROR(tsr_w4a16_layout(4096, 256, 48, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "group_size=48");
+    TSR_EXPECT_ERROR(tsr_w4a16_layout(4096, 256, 128, TSR_DTYPE_F32, 0, 0, &l), TSR_STATUS_UNSUPPORTED_DTYPE, "dtype=f32 must be f16 or bf16");
+    TSR_EXPECT_ERROR(tsr_w4a16_layout(4096, 256, 128, TSR_DTYPE_F16, 0, 0, NULL), TSR_STATUS_INVALID_VALUE, "l is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_layout(0, 256, 128, TSR_DTYPE_F16, 0, 0, &l), TSR_STATUS_UNSUPPORTED_SHAPE, "k=0");
 }
 
 static void test_pack_rejects_bad_input(void **state)
@@ -120,28 +114,28 @@ static void test_pack_rejects_bad_input(void **state)
     assert_int_equal(tsr_w4a16_layout(128, 64, 32, TSR_DTYPE_F16, 1, 1, &l), TSR_STATUS_SUCCESS);
     void *blob = aligned_alloc(64, (l.total_bytes + 63) / 64 * 64);
     char *mis = (char *)blob + 4;
-    expect_error(tsr_w4a16_pack_host(&src, &l, mis), TSR_STATUS_MISALIGNED_POINTER, "must be aligned to 16 bytes");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&src, &l, mis), TSR_STATUS_MISALIGNED_POINTER, "must be aligned to 16 bytes");
     tsr_w4a16_source_t bad = src;
     bad.size = 3;
-    expect_error(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "tsr_w4a16_source_init");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "tsr_w4a16_source_init");
     bad = src;
     bad.qzeros = NULL;
-    expect_error(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "layout->has_zeros=1");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "layout->has_zeros=1");
     bad = src;
     bad.k = 256;
-    expect_error(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "src is 256x64 but layout is 128x64");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "src is 256x64 but layout is 128x64");
     bad = src;
     bad.format = TSR_W4A16_FORMAT_AWQ;
-    expect_error(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_NOT_SUPPORTED, "act-order");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_NOT_SUPPORTED, "act-order");
     bad = src;
     bad.scales = NULL;
-    expect_error(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "s->scales is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&bad, &l, blob), TSR_STATUS_INVALID_VALUE, "s->scales is NULL");
     /* act-order whose groups are not full */
     int32_t saved = w.g_idx[5];
     w.g_idx[5] = (w.g_idx[5] + 1) % w.groups;
-    expect_error(tsr_w4a16_pack_host(&src, &l, blob), TSR_STATUS_UNSUPPORTED_SHAPE, "act-order needs exactly 32");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&src, &l, blob), TSR_STATUS_UNSUPPORTED_SHAPE, "act-order needs exactly 32");
     w.g_idx[5] = 99;
-    expect_error(tsr_w4a16_pack_host(&src, &l, blob), TSR_STATUS_INVALID_VALUE, "g_idx[5]=99 must be in [0, 4)");
+    TSR_EXPECT_ERROR(tsr_w4a16_pack_host(&src, &l, blob), TSR_STATUS_INVALID_VALUE, "g_idx[5]=99 must be in [0, 4)");
     w.g_idx[5] = saved;
     assert_int_equal(tsr_w4a16_pack_host(&src, &l, blob), TSR_STATUS_SUCCESS);
     free(blob);

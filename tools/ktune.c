@@ -133,6 +133,14 @@ static int make_jobs(const opts_t *o, job_t *jobs, int cap, int *count)
     return 0;
 }
 
+/* The cache file's path, or a message and 0. */
+static int cache_path(char *path, size_t cap)
+{
+    if (tsr_tuning_cache_path(path, cap) == TSR_STATUS_SUCCESS) return 1;
+    fprintf(stderr, "ktune: %s\n", tsr_last_error());
+    return 0;
+}
+
 /* ---- timing one shape ----------------------------------------------------------- */
 typedef struct shape_ctx {
     tsr_handle_t h;
@@ -243,10 +251,7 @@ static int tune_or_bench(const opts_t *o, int bench)
     tsr_device_info_t dev;
     tsr_get_device_info(h, &dev);
     char path[4096];
-    if (tsr_tuning_cache_path(path, sizeof path)) {
-        fprintf(stderr, "ktune: %s\n", tsr_last_error());
-        return 1;
-    }
+    if (!cache_path(path, sizeof path)) return 1;
     cudaStream_t s;
     cudaStreamCreate(&s);
     tsr_tuning_entry_t *found = calloc((size_t)nj, sizeof *found);
@@ -328,10 +333,7 @@ static int tune_or_bench(const opts_t *o, int bench)
 static int show(const opts_t *o)
 {
     char path[4096];
-    if (tsr_tuning_cache_path(path, sizeof path)) {
-        fprintf(stderr, "ktune: %s\n", tsr_last_error());
-        return 1;
-    }
+    if (!cache_path(path, sizeof path)) return 1;
     tsr_tuning_entry_t *v;
     int n;
     if (tsr_tuning_read(path, &v, &n)) {
@@ -361,10 +363,7 @@ static int show(const opts_t *o)
 static int export_import(const opts_t *o, int import)
 {
     char path[4096];
-    if (tsr_tuning_cache_path(path, sizeof path)) {
-        fprintf(stderr, "ktune: %s\n", tsr_last_error());
-        return 1;
-    }
+    if (!cache_path(path, sizeof path)) return 1;
     tsr_tuning_entry_t *v;
     int n;
     const char *from = import ? o->file : path, *to = import ? path : o->file;
@@ -394,7 +393,8 @@ int main(int argc, char **argv)
     if (!strcmp(o.cmd, "import")) return export_import(&o, 1);
     if (!strcmp(o.cmd, "clear")) {
         char path[4096];
-        if (tsr_tuning_cache_path(path, sizeof path) || tsr_tuning_clear(path)) {
+        if (!cache_path(path, sizeof path)) return 1;
+        if (tsr_tuning_clear(path)) {
             fprintf(stderr, "ktune: %s\n", tsr_last_error());
             return 1;
         }

@@ -12,41 +12,25 @@ extern "C" {
 }
 
 /* ---- 16-bit pair arithmetic on raw register bits ---------------------------- */
+/* Applies op (0 subtract, 1 multiply) to two registers read as half2 or
+ * bfloat162; memcpy is how the bits change type without aliasing trouble. */
+template <typename T2, int Op> TSR_DEVICE uint32_t h2_apply(uint32_t a, uint32_t b)
+{
+    T2 x, y, z;
+    memcpy(&x, &a, 4);
+    memcpy(&y, &b, 4);
+    z = Op == 0 ? __hsub2(x, y) : __hmul2(x, y);
+    uint32_t r;
+    memcpy(&r, &z, 4);
+    return r;
+}
 template <int BF16> TSR_DEVICE uint32_t h2_sub(uint32_t a, uint32_t b)
 {
-    uint32_t r;
-    if (BF16) {
-        __nv_bfloat162 x, y, z;
-        memcpy(&x, &a, 4);
-        memcpy(&y, &b, 4);
-        z = __hsub2(x, y);
-        memcpy(&r, &z, 4);
-    } else {
-        __half2 x, y, z;
-        memcpy(&x, &a, 4);
-        memcpy(&y, &b, 4);
-        z = __hsub2(x, y);
-        memcpy(&r, &z, 4);
-    }
-    return r;
+    return BF16 ? h2_apply<__nv_bfloat162, 0>(a, b) : h2_apply<__half2, 0>(a, b);
 }
 template <int BF16> TSR_DEVICE uint32_t h2_mul(uint32_t a, uint32_t b)
 {
-    uint32_t r;
-    if (BF16) {
-        __nv_bfloat162 x, y, z;
-        memcpy(&x, &a, 4);
-        memcpy(&y, &b, 4);
-        z = __hmul2(x, y);
-        memcpy(&r, &z, 4);
-    } else {
-        __half2 x, y, z;
-        memcpy(&x, &a, 4);
-        memcpy(&y, &b, 4);
-        z = __hmul2(x, y);
-        memcpy(&r, &z, 4);
-    }
-    return r;
+    return BF16 ? h2_apply<__nv_bfloat162, 1>(a, b) : h2_apply<__half2, 1>(a, b);
 }
 TSR_DEVICE uint32_t h2_fma_f16(uint32_t a, uint32_t b, uint32_t c)
 {

@@ -15,7 +15,8 @@ uint16_t ref_f32_to_bf16(float f); /* round to nearest even, NaN kept quiet */
 void ref_bf16_gaussian(uint16_t *out, size_t n, double sigma, uint64_t *rng);
 /* Bytes of the bound: n * (8 + H(exponents)) / 8, H the empirical entropy. */
 double ref_df11_entropy_bound_bytes(const uint16_t *v, size_t n);
-/* Recomputes every section checksum and the header checksum in place. */
+/* Recomputes the table, section and header checksums in place, for the
+ * ranges the header names that lie inside the buffer. */
 void ref_df11_reseal(unsigned char *container, size_t bytes);
 
 #ifdef __cplusplus
