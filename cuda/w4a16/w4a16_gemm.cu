@@ -285,6 +285,16 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
     }
 }
 
+template <int MB> TSR_DEVICE void w4a16_zero(float acc[MB][2][4])
+{
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
+}
+
 template <int MB, int STAGES, int BF16, int HAS_Z>
 __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
 {
@@ -296,12 +306,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16
     const int last = min(first + p.items_per_block, total);
 
     float acc[MB][2][4];
-#pragma unroll
-    for (int mb = 0; mb < MB; mb++)
-#pragma unroll
-        for (int j = 0; j < 2; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
+    w4a16_zero<MB>(acc);
 
     /* Prologue: fill STAGES-1 stages. A group is committed even when empty so
      * that wait<STAGES-2> always means "the oldest stage has landed". */
@@ -323,12 +328,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16
         const int kt = item % p.k_tiles;
         if (kt == p.k_tiles - 1 || item == last - 1) {
             w4a16_epilogue<MB, BF16>(p, item / p.k_tiles, m0, acc);
-#pragma unroll
-            for (int mb = 0; mb < MB; mb++)
-#pragma unroll
-                for (int j = 0; j < 2; j++)
-#pragma unroll
-                    for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
+            w4a16_zero<MB>(acc);
         }
     }
     cp_async_wait<0>();
