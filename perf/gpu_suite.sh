@@ -20,20 +20,19 @@ log="$dest/suite.log"
 : >"$log"
 say() { echo "[gpu_suite +$(( $(date +%s) - t0 ))s] $*" | tee -a "$log"; }
 
+cmake_extra=()
 if ! pkg-config --exists cmocka 2>/dev/null && ls .debs/*.deb >/dev/null 2>&1; then
   root=/tmp/tsr_debroot
   for d in .debs/*.deb; do dpkg -x "$d" "$root"; done
-  pc=$(find "$root" -name cmocka.pc | head -1)
-  sed -i "s|^prefix=.*|prefix=$root/usr|" "$pc"
-  export PKG_CONFIG_PATH="$(dirname "$pc")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
   export LD_LIBRARY_PATH="$(dirname "$(find "$root" -name 'libcmocka.so*' | head -1)")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  cmake_extra+=(-DCMOCKA_ROOT="$root/usr")
   say "cmocka unpacked from .debs into $root"
 fi
 
 arch=${TSR_CUDA_ARCH:-$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d .)}
 [ "$arch" = "90" ] && arch=90a
 say "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1); building for sm_$arch"
-cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" >>"$log" 2>&1 || { say "configure failed"; tail -30 "$log"; exit 1; }
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" "${cmake_extra[@]}" >>"$log" 2>&1 || { say "configure failed"; tail -30 "$log"; exit 1; }
 cmake --build build-gpu -j"$JOBS" >>"$log" 2>&1 || { say "build failed"; tail -40 "$log"; exit 1; }
 say "built"
 
