@@ -14,13 +14,20 @@ static size_t dest_table_bytes(const tsr_df11_info_t *info)
     return (size_t)info->tensors * sizeof(tsr_df11_dest_t);
 }
 
+/* The workspace: the status word (16 bytes), then the destination table when
+ * it does not fit the kernel's parameters. */
+static size_t workspace_bytes_for(const tsr_df11_info_t *info)
+{
+    return 16 + (info->tensors > TSR_DF11_INLINE_DESTS ? dest_table_bytes(info) : 0);
+}
+
 tsr_status_t tsr_df11_workspace_size(const tsr_df11_info_t *info, size_t *bytes)
 {
     const char *fn = "tsr_df11_workspace_size";
     tsr_clear_error();
     TSR_CHECK_PTR(fn, info);
     TSR_CHECK_PTR(fn, bytes);
-    *bytes = 16 + dest_table_bytes(info);
+    *bytes = workspace_bytes_for(info);
     return TSR_STATUS_SUCCESS;
 }
 
@@ -36,14 +43,29 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     if (info->tensors) TSR_CHECK_PTR(fn, dests);
     TSR_CHECK_ALIGN(fn, container_dev, 16);
     TSR_CHECK_ALIGN(fn, workspace, 16);
-    size_t need = 16 + dest_table_bytes(info);
+    size_t need = workspace_bytes_for(info);
     if (workspace_bytes < need)
         return tsr_fail(TSR_STATUS_WORKSPACE_TOO_SMALL, "%s: workspace_bytes=%zu but this container needs %zu (tsr_df11_workspace_size)",
                         fn, workspace_bytes, need);
     for (uint32_t t = 0; t < info->tensors; t++)
         if (dests[t] && (uintptr_t)dests[t] % 2)
             return tsr_fail(TSR_STATUS_MISALIGNED_POINTER, "%s: dests[%u]=%p must be 2-byte aligned", fn, t, (void *)dests[t]);
-    tsr_df11_dest_t *table = malloc(dest_table_bytes(info) + 1);
+    tsr_df11_launch_args_t a;
+    memset(&a, 0, sizeof a);
+    const unsigned char *c = container_dev;
+    unsigned char *ws = workspace;
+    a.lut = (const uint16_t *)(c + info->lut_offset);
+    a.chunk_base = (const uint64_t *)(c + info->chunk_base_offset);
+    a.lane_words = (const uint16_t *)(c + info->lane_words_offset);
+    a.stream = (const uint32_t *)(c + info->stream_offset);
+    a.raw = c + info->raw_offset;
+    a.stream_words = info->stream_words;
+    a.symbols = info->symbols;
+    a.chunks = info->chunks;
+    a.code_bits = (int)info->code_bits;
+    a.tensors = (int)info->tensors;
+    a.status = (unsigned int *)ws;
+    tsr_df11_dest_t *table = info->tensors > TSR_DF11_INLINE_DESTS ? malloc(dest_table_bytes(info)) : a.inline_dests;
     if (!table) return tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: %u destination records", fn, info->tensors);
     for (uint32_t t = 0; t < info->tensors; t++) {
         table[t].offset = info->tensor[t].offset;
@@ -51,33 +73,15 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
         table[t].ptr = dests[t];
     }
     tsr_nvtx_push(fn);
-    unsigned char *ws = workspace;
-    tsr_status_t st = TSR_STATUS_SUCCESS;
-    /* pageable source: the copy is staged before cudaMemcpyAsync returns, so
-     * the table may be freed right after */
     cudaError_t e = cudaMemsetAsync(ws, 0, 16, stream); /* the status word */
-    if (e == cudaSuccess && info->tensors)
+    if (e == cudaSuccess && table != a.inline_dests) {
+        /* pageable source: staged before cudaMemcpyAsync returns, so it may be freed after */
         e = cudaMemcpyAsync(ws + 16, table, dest_table_bytes(info), cudaMemcpyHostToDevice, stream);
-    if (e == cudaSuccess && info->chunks) {
-        tsr_df11_launch_args_t a;
-        memset(&a, 0, sizeof a);
-        const unsigned char *c = container_dev;
-        a.lut = (const uint16_t *)(c + info->lut_offset);
-        a.chunk_base = (const uint64_t *)(c + info->chunk_base_offset);
-        a.lane_words = (const uint16_t *)(c + info->lane_words_offset);
-        a.stream = (const uint32_t *)(c + info->stream_offset);
-        a.raw = c + info->raw_offset;
-        a.stream_words = info->stream_words;
-        a.symbols = info->symbols;
-        a.chunks = info->chunks;
-        a.code_bits = (int)info->code_bits;
-        a.tensors = (int)info->tensors;
         a.dests = (const tsr_df11_dest_t *)(ws + 16);
-        a.status = (unsigned int *)ws;
-        e = tsr_df11_launch_decode(&a, stream);
     }
-    if (e != cudaSuccess) st = tsr_fail_cuda(e, fn);
-    free(table);
+    if (e == cudaSuccess && info->chunks) e = tsr_df11_launch_decode(&a, stream);
+    tsr_status_t st = e == cudaSuccess ? TSR_STATUS_SUCCESS : tsr_fail_cuda(e, fn);
+    if (table != a.inline_dests) free(table);
     tsr_nvtx_pop();
     return st;
 }

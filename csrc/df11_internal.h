@@ -17,6 +17,10 @@ typedef struct tsr_df11_dest {
     uint64_t pad;
 } tsr_df11_dest_t;
 
+/* Up to this many destinations travel inside the kernel's parameters: decoding
+ * a transformer block (7 tensors) then needs no host-to-device copy at all. */
+#define TSR_DF11_INLINE_DESTS 16
+
 typedef struct tsr_df11_launch_args {
     const uint16_t *lut;         /* [1 << code_bits] */
     const uint64_t *chunk_base;  /* [chunks] */
@@ -26,7 +30,8 @@ typedef struct tsr_df11_launch_args {
     uint64_t stream_words, symbols;
     uint32_t chunks;
     int code_bits, tensors;
-    const tsr_df11_dest_t *dests; /* [tensors], device */
+    const tsr_df11_dest_t *dests; /* [tensors] in device memory, when tensors > TSR_DF11_INLINE_DESTS */
+    tsr_df11_dest_t inline_dests[TSR_DF11_INLINE_DESTS];
     unsigned int *status;         /* [4]: error flag, chunk, lane */
 } tsr_df11_launch_args_t;
 

@@ -4,6 +4,7 @@
  * never by reading or writing out of bounds (the emulation checks every access).
  * Built as test_df11_gpu_emu and test_df11_gpu_gpu. */
 #include <string.h>
+#include <string>
 #include <vector>
 
 #include "support.h"
@@ -87,6 +88,37 @@ static void test_block_of_tensors(void **state)
     free_stream(s);
 }
 
+/* More tensors than fit the kernel's parameters: the table goes through the workspace. */
+static void test_many_destinations(void **state)
+{
+    (void)state;
+    const int n = 21;
+    uint64_t rng = g_seed ^ 5;
+    std::vector<uint16_t> all(n * 997);
+    ref_bf16_gaussian(all.data(), all.size(), 0.1, &rng);
+    std::vector<tsr_df11_tensor_t> t(n);
+    std::vector<std::string> names(n);
+    for (int i = 0; i < n; i++) {
+        names[i] = "t" + std::to_string(i);
+        t[i] = {names[i].c_str(), all.data() + i * 997, 1, {997}};
+    }
+    stream_fixture s;
+    make_stream(s, t.data(), n);
+    assert_true(s.ws_bytes > 16);
+    uint16_t *out;
+    TSR_TEST_CUDA(cudaMalloc((void **)&out, all.size() * 2));
+    TSR_TEST_CUDA(cudaMemset(out, 0, all.size() * 2));
+    std::vector<uint16_t *> d(n);
+    for (int i = 0; i < n; i++) d[i] = out + i * 997; /* mostly misaligned: scalar stores */
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d.data(), s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_decode_status(g_h, s.ws, 0), TSR_STATUS_SUCCESS);
+    std::vector<uint16_t> got(all.size());
+    TSR_TEST_CUDA(cudaMemcpy(got.data(), out, got.size() * 2, cudaMemcpyDeviceToHost));
+    assert_memory_equal(got.data(), all.data(), all.size() * 2);
+    cudaFree(out);
+    free_stream(s);
+}
+
 static void test_corrupt_device_stream_sets_status(void **state)
 {
     (void)state;
@@ -157,6 +189,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_of_tensors),
+        cmocka_unit_test(test_many_destinations),
         cmocka_unit_test(test_corrupt_device_stream_sets_status),
         cmocka_unit_test(test_bad_arguments),
     };

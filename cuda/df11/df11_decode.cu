@@ -22,13 +22,30 @@ TSR_DEVICE void df11_report(unsigned int *status, unsigned int chunk, unsigned i
     }
 }
 
-/* Stores element p (value v), finding its tensor from hint *t (positions only grow). */
+/* Destination t: from the kernel parameters when they hold the table, else
+ * from the workspace copy. */
+TSR_DEVICE tsr_df11_dest_t df11_dest(const tsr_df11_launch_args_t &a, int t)
+{
+    if (a.tensors <= TSR_DF11_INLINE_DESTS) return a.inline_dests[t];
+    return ld_global(a.dests + t);
+}
+
+/* Advances *t to the tensor holding element p (positions only grow) and
+ * returns it in *d; 0 when p lies past every tensor. */
+TSR_DEVICE int df11_find(const tsr_df11_launch_args_t &a, int *t, uint64_t p, tsr_df11_dest_t *d)
+{
+    while (*t < a.tensors) {
+        *d = df11_dest(a, *t);
+        if (p < d->offset + d->count) return 1;
+        (*t)++;
+    }
+    return 0;
+}
+
 TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t p, uint16_t v)
 {
-    while (*t < a.tensors && p >= a.dests[*t].offset + a.dests[*t].count) (*t)++;
-    if (*t >= a.tensors) return;
-    uint16_t *dst = a.dests[*t].ptr;
-    if (dst) st_global(dst + (p - a.dests[*t].offset), v);
+    tsr_df11_dest_t d;
+    if (df11_find(a, t, p, &d) && d.ptr) st_global(d.ptr + (p - d.offset), v);
 }
 
 __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df11_launch_args_t a)
@@ -83,9 +100,10 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df
             else hi |= v << (16 * (j - 4));
         }
         /* the common case: 8 elements inside one tensor at a 16-byte-aligned address */
-        while (t < a.tensors && p0 >= a.dests[t].offset + a.dests[t].count) t++;
-        uint16_t *dst = t < a.tensors && a.dests[t].ptr ? a.dests[t].ptr + (p0 - a.dests[t].offset) : NULL;
-        if (m == TSR_DF11_GROUP && dst && p0 + 8 <= a.dests[t].offset + a.dests[t].count && (uintptr_t)dst % 16 == 0) {
+        tsr_df11_dest_t d;
+        int found = df11_find(a, &t, p0, &d);
+        uint16_t *dst = found && d.ptr ? d.ptr + (p0 - d.offset) : NULL;
+        if (m == TSR_DF11_GROUP && dst && p0 + 8 <= d.offset + d.count && (uintptr_t)dst % 16 == 0) {
             st_global((uint4 *)dst, make_uint4((unsigned)lo, (unsigned)(lo >> 32), (unsigned)hi, (unsigned)(hi >> 32)));
         } else {
             for (int j = 0; j < m; j++)

@@ -73,8 +73,8 @@ tsr_status_t tsr_df11_read_file(const char *path, void **container, size_t *byte
  * for tensor i, or NULL to skip it. */
 tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *info, uint16_t *const *dests);
 
-/* Bytes of device workspace for tsr_df11_decode (the destination table and
- * the status word). */
+/* Bytes of device workspace for tsr_df11_decode: the status word, and the
+ * destination table when the container holds more than 16 tensors. */
 tsr_status_t tsr_df11_workspace_size(const tsr_df11_info_t *info, size_t *bytes);
 
 /* GPU decode, one launch. container_dev: the container copied to device memory
