@@ -20,7 +20,7 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
                         driver, cudaGetErrorName(err));
     err = cudaGetDeviceCount(&count);
     if (err != cudaSuccess || count == 0) {
-        (void)cudaGetLastError(); /* clear the sticky-free error so later calls start clean */
+        (void)cudaGetLastError(); /* clear it, so that the caller's next CUDA call starts clean */
         return tsr_fail(TSR_STATUS_NO_DEVICE, "tsr_create: no CUDA device is visible (cudaGetDeviceCount: count=%d, %s)",
                         count, cudaGetErrorName(err));
     }

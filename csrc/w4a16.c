@@ -92,7 +92,6 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     if (blocks > total) blocks = total;
     if (blocks < 1) blocks = 1;
     p->items_per_block = (total + blocks - 1) / blocks;
-    if (blocks > p->n_tiles && p->items_per_block > p->k_tiles) p->items_per_block = p->k_tiles;
     p->blocks_per_slice = (total + p->items_per_block - 1) / p->items_per_block;
     int split = p->items_per_block % p->k_tiles != 0;
     size_t off = 0;
