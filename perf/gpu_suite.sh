@@ -5,6 +5,7 @@
 # there), and write a dated report. Meant to finish within 10 minutes on an H100.
 #   perf/gpu_suite.sh                    results in perf/results/<date>-<gpu>/
 #   OUT=/some/dir perf/gpu_suite.sh      results in $OUT (the device tool's way)
+#   TSR_SUITE_QUICK=1 perf/gpu_suite.sh  fewer samples and shapes (a first look)
 # cmocka: if pkg-config cannot find it and .debs/ holds Debian's libcmocka .debs
 # (perf/gpu_suite_prepare.sh fetches them), they are unpacked into /tmp.
 set -uo pipefail
@@ -53,13 +54,15 @@ say "compute-sanitizer memcheck: $(grep -c 'ERROR SUMMARY: 0 errors' "$san") cle
 
 export TSR_COMMIT=${TSR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 b=build-gpu/perf/bench_w4a16
-$b --dtype f16 --json "$dest/w4a16_f16.json" >"$dest/w4a16_f16.md" 2>>"$log" || status=1
+quick=()
+[ -n "${TSR_SUITE_QUICK:-}" ] && quick=(--quick --m 1,16,64,1024)
+$b --dtype f16 "${quick[@]}" --json "$dest/w4a16_f16.json" >"$dest/w4a16_f16.md" 2>>"$log" || status=1
 say "w4a16 f16 vs cuBLAS done"
-$b --dtype bf16 --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
+$b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
 say "w4a16 bf16 vs cuBLAS done"
 $b --dtype f16 --models 70b --m 1,4,16 --config 3 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
 say "w4a16 decode config 3 done"
-build-gpu/perf/bench_df11 --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
+build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
 say "df11 decode done"
 build-gpu/perf/bench_df11_encode >"$dest/df11_encode.md" 2>>"$log" || status=1
 say "df11 encoder (CPU, one core) done"
