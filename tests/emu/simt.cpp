@@ -47,7 +47,7 @@ struct Fiber {
     void *stack = nullptr;
     tsr_simt_thread_view view;
     Block *block = nullptr;
-    int linear = 0, lane = 0, warp = 0;
+    int lane = 0, warp = 0;
     bool done = false;
     size_t static_calls = 0;
     std::vector<Copy> copies;
@@ -608,7 +608,6 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
                 f.view.block_dim = block;
                 f.view.grid_dim = grid;
                 f.block = &b;
-                f.linear = (int)t;
                 f.lane = (int)(t % 32);
                 f.warp = (int)(t / 32);
                 init_fiber_context(f);

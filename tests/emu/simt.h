@@ -19,7 +19,6 @@
 #include <utility>
 
 /* ---- what one emulated thread sees -------------------------------------- */
-struct tsr_simt_block;
 
 struct tsr_simt_thread_view {
     uint3 thread_idx;
