@@ -89,4 +89,19 @@ static inline int tsr_test_remove_dir(const char *dir)
         if (!strstr(tsr_last_error(), (needle))) fail_msg("%s: message '%s' lacks '%s'", #call, tsr_last_error(), (needle)); \
     } while (0)
 
+/* Fills the key fields of a W4A16 f16 g128 tuning entry (the device fields are
+ * the caller's). Used only where tessera/tuning.h is included. */
+#ifdef TESSERA_TUNING_H
+static inline void tsr_test_w4a16_key(tsr_tuning_entry_t *e, int n, int k, int m, int config)
+{
+    snprintf(e->op, sizeof e->op, "w4a16");
+    snprintf(e->dtype, sizeof e->dtype, "f16");
+    e->group = 128;
+    e->n = n;
+    e->k = k;
+    e->m_bucket = tsr_tuning_m_bucket(m);
+    e->config = config;
+}
+#endif
+
 #endif

@@ -6,8 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tessera/tuning.h" /* before support.h: its tuning helper needs it */
 #include "support.h"
-#include "tessera/tuning.h"
 
 static char g_dir[256], g_path[512];
 
@@ -35,13 +35,7 @@ static tsr_tuning_entry_t entry(const char *dev, int n, int k, int m, int config
     e.runtime_version = 13000;
     e.driver_version = 13000;
     e.tessera_version = 100;
-    snprintf(e.op, sizeof e.op, "w4a16");
-    snprintf(e.dtype, sizeof e.dtype, "f16");
-    e.group = 128;
-    e.n = n;
-    e.k = k;
-    e.m_bucket = tsr_tuning_m_bucket(m);
-    e.config = config;
+    tsr_test_w4a16_key(&e, n, k, m, config);
     e.time_us = 12.5 + config;
     return e;
 }

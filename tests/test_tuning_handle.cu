@@ -7,8 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tessera/tuning.h" /* before support.h: its tuning helper needs it */
 #include "support.h"
-#include "tessera/tuning.h"
 #include "tessera/w4a16.h"
 
 static char g_dir[256], g_path[512];
@@ -17,13 +17,7 @@ static tsr_tuning_entry_t mine(tsr_handle_t h, int n, int k, int m, int config)
 {
     tsr_tuning_entry_t e;
     assert_int_equal(tsr_tuning_entry_for(h, &e), TSR_STATUS_SUCCESS);
-    snprintf(e.op, sizeof e.op, "w4a16");
-    snprintf(e.dtype, sizeof e.dtype, "f16");
-    e.group = 128;
-    e.n = n;
-    e.k = k;
-    e.m_bucket = tsr_tuning_m_bucket(m);
-    e.config = config;
+    tsr_test_w4a16_key(&e, n, k, m, config);
     e.time_us = 1.0;
     return e;
 }
