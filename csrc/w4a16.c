@@ -88,7 +88,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     int blocks;
     if (p->m_slices <= 1) blocks = total < sms ? total : sms;
     else if ((long)p->n_tiles * p->m_slices >= sms) blocks = p->n_tiles;
-    else blocks = sms / p->m_slices; /* the whole grid stays resident (see the epilogue's comment) */
+    else blocks = sms / p->m_slices; /* one wave: a block per SM */
     if (blocks > total) blocks = total;
     if (blocks < 1) blocks = 1;
     p->items_per_block = (total + blocks - 1) / blocks;
@@ -98,7 +98,8 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     p->locks_offset = off;
     off = align256(off + (size_t)p->m_slices * p->n_tiles * sizeof(int));
     p->partials_offset = off;
-    if (split) off = align256(off + (size_t)p->m_slices * p->blocks_per_slice * bm * TSR_W4A16_TILE_N * sizeof(float));
+    /* two partial tiles per block: the column its run starts in and the one it ends in */
+    if (split) off = align256(off + (size_t)p->m_slices * p->blocks_per_slice * 2 * bm * TSR_W4A16_TILE_N * sizeof(float));
     p->a_perm_offset = off;
     if (l->act_order) off = align256(off + (size_t)m * l->k * 2);
     p->workspace_bytes = off;

@@ -132,7 +132,7 @@ typedef struct tsr_w4a16_launch_args {
     const void *bias;
     void *c;
     int *locks;                  /* [m_slices][n_tiles], zero between launches */
-    float *partials;             /* [m_slices][blocks_per_slice][16*m_blocks*128] */
+    float *partials;             /* [m_slices][blocks_per_slice][2][16*m_blocks*128] */
 } tsr_w4a16_launch_args_t;
 
 #endif

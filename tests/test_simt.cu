@@ -398,6 +398,54 @@ static void test_cross_block_flag(void **state)
     cudaFree(out);
 }
 
+/* ---- last arriver: atom.acq_rel counts, the last block reads everyone's ---- */
+__global__ void last_arriver_kernel(int *count, int *parts, int *out, int *olds)
+{
+    TSR_STATIC_SMEM(int, last, 1);
+    int b = (int)blockIdx.x, t = threadIdx.x;
+    st_global(&parts[b * blockDim.x + t], b * 1000 + t);
+    __syncthreads();
+    if (t == 0) {
+        fence_acq_rel_gpu();
+        int old = atom_add_acq_rel_gpu(count, 1);
+        st_global(&olds[b], old);
+        st_shared<int>(last, old == (int)gridDim.x - 1);
+    }
+    __syncthreads();
+    if (!ld_shared<int>(last)) return;
+    int sum = 0; /* thread t sums column t over all blocks */
+    for (int i = 0; i < (int)gridDim.x; i++) sum += ld_global(&parts[i * blockDim.x + t]);
+    st_global(&out[t], sum);
+}
+
+static void test_last_arriver(void **state)
+{
+    (void)state;
+    const int blocks = 9, threads = 64; /* more blocks than the emulation runs at once */
+    int *count = dev_alloc<int>(1), *parts = dev_alloc<int>(blocks * threads), *out = dev_alloc<int>(threads),
+        *olds = dev_alloc<int>(blocks);
+    TSR_TEST_CUDA(cudaMemset(count, 0, 4));
+    TSR_TEST_CUDA(cudaMemset(out, 0xff, threads * 4));
+    auto k = last_arriver_kernel;
+    TSR_TEST_CUDA(TSR_LAUNCH(k, dim3(blocks), dim3(threads), 0, 0, count, parts, out, olds));
+    TSR_TEST_CUDA(cudaDeviceSynchronize());
+    int h[threads], ho[blocks], seen[blocks] = {0}, c;
+    to_host(h, out, threads);
+    to_host(ho, olds, blocks);
+    to_host(&c, count, 1);
+    assert_int_equal(c, blocks);
+    for (int b = 0; b < blocks; b++) { /* the old values are a permutation of 0..blocks-1 */
+        assert_in_range(ho[b], 0, blocks - 1);
+        seen[ho[b]]++;
+    }
+    for (int b = 0; b < blocks; b++) assert_int_equal(seen[b], 1);
+    for (int t = 0; t < threads; t++) assert_int_equal(h[t], 1000 * blocks * (blocks - 1) / 2 + blocks * t);
+    cudaFree(count);
+    cudaFree(parts);
+    cudaFree(out);
+    cudaFree(olds);
+}
+
 /* ---- barrier: every thread sees every other thread's store ---------------- */
 __global__ void barrier_kernel(int *out, int n)
 {
@@ -543,6 +591,7 @@ int main(void)
         cmocka_unit_test(test_warp_ops),
         cmocka_unit_test(test_cp_async),
         cmocka_unit_test(test_cross_block_flag),
+        cmocka_unit_test(test_last_arriver),
         cmocka_unit_test(test_barrier_and_dynamic_smem),
 #if defined(TSR_EMU)
         cmocka_unit_test(test_emu_reports_global_oob),

@@ -213,6 +213,23 @@ TSR_DEVICE void red_release_gpu_add(int *p, int v)
 #endif
 }
 
+/* Atomic add at gpu scope with acquire and release semantics; returns the old
+ * value. Release publishes this block's earlier writes (after a barrier, the
+ * whole block's); acquire lets the one that sees the final count read them. */
+TSR_DEVICE int atom_add_acq_rel_gpu(int *p, int v)
+{
+#if defined(TSR_EMU)
+    if (!tsr_simt_global_check(p, 4, "atom.acq_rel")) return 0;
+    int old = *p;
+    *p = old + v;
+    return old;
+#else
+    int old;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], %2;\n" : "=r"(old) : "l"(p), "r"(v) : "memory");
+    return old;
+#endif
+}
+
 TSR_DEVICE void st_release_gpu(int *p, int v)
 {
 #if defined(TSR_EMU)

@@ -3,8 +3,8 @@
  * csrc/w4a16_format.h, are dequantised in registers with a few bit operations,
  * and meet the activations (ldmatrix from swizzled shared memory) in
  * mma.sync.m16n8k16 with fp32 accumulators. The (n-tile, k-tile) work is
- * striped over the grid; blocks sharing a column reduce through the workspace
- * in a fixed order, and the last one resets the lock. docs/formats/w4a16.md. */
+ * striped over the grid; of the blocks sharing a column, the last to arrive sums
+ * their partials in a fixed order and resets the lock. docs/formats/w4a16.md. */
 #include "common/device.cuh"
 
 extern "C" {
@@ -209,61 +209,78 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
     }
 }
 
+template <int MB> TSR_DEVICE void w4a16_zero(float acc[MB][2][4])
+{
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
+}
+
+/* Where block `b` leaves its partial sum of column `col`: two slots per block,
+ * one for the column its run starts in and one for the column it ends in (a
+ * run inside one column uses the first). */
+TSR_DEVICE float *w4a16_partial_slot(const tsr_w4a16_launch_args_t &p, int b, int col, int rows)
+{
+    const int end = col == b * p.items_per_block / p.k_tiles ? 0 : 1;
+    return p.partials + (((size_t)blockIdx.y * p.blocks_per_slice + b) * 2 + end) * ((size_t)rows * TSR_W4A16_TILE_N);
+}
+
 /* Finishes column `col` of this block's range. A column computed by one block
- * is stored. A column split over blocks b_first..b_last is summed in a fixed
- * order (so results are deterministic) through the workspace slot of b_last:
- * chain position i = b_last - block waits for lock == i, adds the partial of
- * the blocks before it, and passes it on; the last (b_first) stores C and
- * resets the lock to 0, leaving the workspace as it found it.
- * Why from b_last down: b_last's share is the first segment of its run and is
- * ready almost at once, a middle block's is its whole run, and b_first's is the
- * end of its run. In this order nobody waits before the end of its own run;
- * in the opposite order each block would wait for its predecessor's whole run,
- * serialising the grid. The price is that a block waits on higher block ids,
- * so the grid must be resident at once: the dispatcher launches at most one
- * block per SM per row slice when columns are split. */
+ * is stored. A column split over blocks b_first..b_last is reduced by the last
+ * of them to arrive: each writes its partial to its own slot and counts itself
+ * in the column's lock (atomic, acquire-release); the one that brings the count
+ * to `count` sums all partials in block order (its own re-read too, so the sum
+ * is the same whoever is last), stores C and resets the lock to 0, leaving the workspace as it found
+ * it. Why this way: no block ever waits for another, so the kernel is correct
+ * however many of its blocks the GPU runs at once (another stream's kernels,
+ * MPS, green contexts), no block idles at the end of its run, and the fixed
+ * summation order keeps results deterministic. `flag` is one int of shared
+ * memory for telling the block who was last. */
 template <int MB, int BF16>
-TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MB][2][4])
+TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MB][2][4], int *flag)
 {
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-    const int per = p.items_per_block;
-    const int first_item = col * p.k_tiles, last_item = first_item + p.k_tiles - 1;
-    const int b_first = first_item / per, b_last = last_item / per;
-    const int idx = b_last - (int)blockIdx.x, count = b_last - b_first + 1;
+    const int per = p.items_per_block, me = (int)blockIdx.x;
+    const int b_first = col * p.k_tiles / per, b_last = (col * p.k_tiles + p.k_tiles - 1) / per;
+    const int count = b_last - b_first + 1;
     int *lock = p.locks + (size_t)blockIdx.y * p.n_tiles + col;
-    float *slot = p.partials + ((size_t)blockIdx.y * p.blocks_per_slice + b_last) * (16 * MB * TSR_W4A16_TILE_N);
 
     if (count > 1) {
-        if (tid == 0)
-            while (ld_acquire_gpu(lock) != idx) {
-            }
+        float *mine = w4a16_partial_slot(p, me, col, 16 * MB);
+#pragma unroll
+        for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+            for (int j = 0; j < 2; j++)
+                st_global((float4 *)(mine + ((warp * MB + mb) * 2 + j) * 128 + lane * 4),
+                          make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
+        __syncthreads(); /* every thread's partial is written before the count */
+        if (tid == 0) {
+            fence_acq_rel_gpu();
+            st_shared<int>(flag, atom_add_acq_rel_gpu(lock, 1) == count - 1);
+        }
         __syncthreads();
-        if (idx > 0) {
+        const int last = ld_shared<int>(flag);
+        __syncthreads(); /* the flag is read before the next column rewrites it */
+        if (!last) return;
+        /* its own partial too from memory: the same order whoever is last */
+        w4a16_zero<MB>(acc);
+        for (int b = b_first; b <= b_last; b++) {
+            const float *part = w4a16_partial_slot(p, b, col, 16 * MB) + warp * MB * 2 * 128 + lane * 4;
 #pragma unroll
             for (int mb = 0; mb < MB; mb++)
 #pragma unroll
                 for (int j = 0; j < 2; j++) {
-                    float4 v = ld_global_cg_f4((const float4 *)(slot + ((warp * MB + mb) * 2 + j) * 128 + lane * 4));
+                    float4 v = ld_global_cg_f4((const float4 *)(part + (mb * 2 + j) * 128));
                     acc[mb][j][0] += v.x;
                     acc[mb][j][1] += v.y;
                     acc[mb][j][2] += v.z;
                     acc[mb][j][3] += v.w;
                 }
         }
-        if (idx < count - 1) {
-#pragma unroll
-            for (int mb = 0; mb < MB; mb++)
-#pragma unroll
-                for (int j = 0; j < 2; j++)
-                    st_global((float4 *)(slot + ((warp * MB + mb) * 2 + j) * 128 + lane * 4),
-                              make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
-            __syncthreads();
-            if (tid == 0) {
-                fence_acq_rel_gpu();
-                red_release_gpu_add(lock, 1);
-            }
-            return;
-        }
+        if (tid == 0) st_release_gpu(lock, 0); /* everyone has counted: nobody reads it again */
     }
     uint16_t *c = (uint16_t *)p.c;
     const uint16_t *bias = (const uint16_t *)p.bias;
@@ -279,20 +296,6 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
             if (r0 < p.m) st_global((uint32_t *)(c + (size_t)r0 * p.n + n), pack_out<BF16>(acc[mb][j][0] + bv.x, acc[mb][j][1] + bv.y));
             if (r1 < p.m) st_global((uint32_t *)(c + (size_t)r1 * p.n + n), pack_out<BF16>(acc[mb][j][2] + bv.x, acc[mb][j][3] + bv.y));
         }
-    if (count > 1) {
-        __syncthreads();
-        if (tid == 0) st_release_gpu(lock, 0);
-    }
-}
-
-template <int MB> TSR_DEVICE void w4a16_zero(float acc[MB][2][4])
-{
-#pragma unroll
-    for (int mb = 0; mb < MB; mb++)
-#pragma unroll
-        for (int j = 0; j < 2; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
 }
 
 template <int MB, int STAGES, int BF16, int HAS_Z>
@@ -300,6 +303,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16
 {
     typedef w4a16_stage_layout<MB> L;
     TSR_DYNAMIC_SMEM(unsigned char, smem);
+    TSR_STATIC_SMEM(int, last_flag, 1);
     const int m0 = (int)blockIdx.y * 16 * MB;
     const int total = p.n_tiles * p.k_tiles;
     const int first = (int)blockIdx.x * p.items_per_block;
@@ -327,7 +331,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16
         w4a16_compute_stage<MB, BF16, HAS_Z>(p, smem + (it % STAGES) * L::bytes, acc);
         const int kt = item % p.k_tiles;
         if (kt == p.k_tiles - 1 || item == last - 1) {
-            w4a16_epilogue<MB, BF16>(p, item / p.k_tiles, m0, acc);
+            w4a16_epilogue<MB, BF16>(p, item / p.k_tiles, m0, acc, last_flag);
             w4a16_zero<MB>(acc);
         }
     }
