@@ -3,7 +3,10 @@
  * 7 tensors decoded into 7 destinations), against the copy bandwidth measured
  * in the same run. Weights are Gaussian (sigma 0.02) rounded to bf16, which
  * compress like trained ones (about 66.5%).
- *   bench_df11 [--quick] [--json FILE] */
+ *   bench_df11 [--quick] [--json FILE] [--dump DIR]
+ * --dump writes the tensors it times (raw little-endian bf16) and a manifest
+ * to DIR, so that perf/bench_df11_peer.py times the dfloat11 package's decoder
+ * on the same tensors in the same suite run. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,18 +108,75 @@ static int measure(tsr_handle_t h, const char *label, const tsr_df11_tensor_t *t
     return 0;
 }
 
+static int write_raw(const char *dir, const char *name, const uint16_t *v, size_t n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    int bad = !f || fwrite(v, 2, n, f) != n;
+    if (f && fclose(f)) bad = 1;
+    if (bad) fprintf(stderr, "bench_df11: cannot write %s\n", path);
+    return bad;
+}
+
+/* stream.bf16: the largest stream (the smaller ones are its prefixes);
+ * block.bf16: the block's tensors back to back; manifest.json says which. */
+static int dump_tensors(const char *dir, const uint16_t *v, const size_t *mbs, int nsizes, const uint16_t *bv,
+                        const tsr_df11_tensor_t *blk, int count)
+{
+    size_t total = 0;
+    for (int i = 0; i < count; i++) total += (size_t)(blk[i].dims[0] * blk[i].dims[1]);
+    if (write_raw(dir, "stream.bf16", v, mbs[nsizes - 1] << 19) || write_raw(dir, "block.bf16", bv, total)) return 1;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    FILE *f = fopen(path, "w");
+    if (!f) return 1;
+    fprintf(f, "{\"streams_mb\": [");
+    for (int i = 0; i < nsizes; i++) fprintf(f, "%s%zu", i ? ", " : "", mbs[i]);
+    fprintf(f, "], \"stream_file\": \"stream.bf16\", \"block_file\": \"block.bf16\",\n \"block_label\": \"llama3-8b block (218M)\", \"block_tensors\": [");
+    for (int i = 0; i < count; i++)
+        fprintf(f, "%s{\"name\": \"%s\", \"shape\": [%lld, %lld]}", i ? ", " : "", blk[i].name,
+                (long long)blk[i].dims[0], (long long)blk[i].dims[1]);
+    fprintf(f, "]}\n");
+    return fclose(f) != 0;
+}
+
 int main(int argc, char **argv)
 {
-    const char *json = NULL;
+    const char *json = NULL, *dump = NULL;
     int quick = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else {
-            fprintf(stderr, "usage: %s [--quick] [--json FILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--json FILE] [--dump DIR]\n", argv[0]);
             return 2;
         }
     }
+    /* the tensors first: --dump needs no GPU */
+    const size_t mbs[] = {64, 256, 1024, 2048};
+    double out_gbs[5];
+    int nsizes = quick ? 2 : 4;
+    size_t most = mbs[nsizes - 1] << 19; /* elements: MB of bf16 / 2 */
+    uint16_t *v = malloc(most * 2);
+    gaussian_bf16(v, most, 7);
+    /* Llama-3-8B block: q, k, v, o, gate, up, down */
+    const int64_t shapes[7][2] = {{4096, 4096}, {1024, 4096}, {1024, 4096}, {4096, 4096}, {14336, 4096}, {14336, 4096}, {4096, 14336}};
+    const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    tsr_df11_tensor_t blk[7];
+    size_t total = 0;
+    for (int i = 0; i < 7; i++) total += (size_t)(shapes[i][0] * shapes[i][1]);
+    uint16_t *bv = total <= most ? v : malloc(total * 2);
+    if (!v || !bv) return 1;
+    if (bv != v) gaussian_bf16(bv, total, 8);
+    size_t off = 0;
+    for (int i = 0; i < 7; i++) {
+        blk[i] = (tsr_df11_tensor_t){names[i], bv + off, 2, {shapes[i][0], shapes[i][1]}};
+        off += (size_t)(shapes[i][0] * shapes[i][1]);
+    }
+    if (dump && dump_tensors(dump, v, mbs, nsizes, bv, blk, 7)) return 1;
+
     tsr_handle_t h;
     if (tsr_create(&h)) {
         printf("bench_df11: no usable GPU (%s): nothing to time\n", tsr_last_error());
@@ -126,30 +186,11 @@ int main(int argc, char **argv)
     cudaStreamCreate(&s);
     bench_report_t rep;
     bench_report_init(&rep, h, bench_copy_bandwidth_gbs(s));
-    const size_t mbs[] = {64, 256, 1024, 2048};
-    double out_gbs[5];
-    int nsizes = quick ? 2 : 4;
-    size_t most = mbs[nsizes - 1] << 19; /* elements: MB of bf16 / 2 */
-    uint16_t *v = malloc(most * 2);
-    gaussian_bf16(v, most, 7);
     for (int i = 0; i < nsizes; i++) {
         char label[64];
         snprintf(label, sizeof label, "%zu MB stream", mbs[i]);
         tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)(mbs[i] << 19)}};
         if (measure(h, label, &t, 1, quick ? 10 : 20, s, &rep, &out_gbs[i])) return 1;
-    }
-    /* Llama-3-8B block: q, k, v, o, gate, up, down */
-    const int64_t shapes[7][2] = {{4096, 4096}, {1024, 4096}, {1024, 4096}, {4096, 4096}, {14336, 4096}, {14336, 4096}, {4096, 14336}};
-    const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-    tsr_df11_tensor_t blk[7];
-    size_t total = 0;
-    for (int i = 0; i < 7; i++) total += (size_t)(shapes[i][0] * shapes[i][1]);
-    uint16_t *bv = total <= most ? v : malloc(total * 2);
-    if (bv != v) gaussian_bf16(bv, total, 8);
-    size_t off = 0;
-    for (int i = 0; i < 7; i++) {
-        blk[i] = (tsr_df11_tensor_t){names[i], bv + off, 2, {shapes[i][0], shapes[i][1]}};
-        off += (size_t)(shapes[i][0] * shapes[i][1]);
     }
     if (measure(h, "llama3-8b block (218M)", blk, 7, quick ? 10 : 20, s, &rep, &out_gbs[4])) return 1;
     bench_report_markdown(&rep, stdout);

@@ -62,8 +62,20 @@ $b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.
 say "w4a16 bf16 vs cuBLAS done"
 $b --dtype f16 --models 70b --m 1,4,16 --config 3 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
 say "w4a16 decode config 3 done"
-build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
+dump=/tmp/tsr_df11_tensors
+mkdir -p "$dump"
+build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --dump "$dump" --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
 say "df11 decode done"
+# the dfloat11 package's decoder on the same tensors (its wheels carried in .wheels/)
+if ls .wheels/dfloat11-*.whl >/dev/null 2>&1 && python3 -c "import cupy" 2>/dev/null; then
+  { python3 perf/bench_df11_peer.py --selftest --wheels .wheels &&
+    python3 perf/bench_df11_peer.py --wheels .wheels --dump "$dump" --max-mb "${TSR_PEER_MAX_MB:-256}" \
+      --ours "$dest/df11.json" --json "$dest/df11_dfloat11.json" >"$dest/df11_vs_dfloat11.md"; } 2>>"$log" || status=1
+  say "df11 vs the dfloat11 package done"
+else
+  say "no .wheels/dfloat11-*.whl or no CuPy here: the dfloat11 comparison skipped"
+fi
+rm -rf "$dump"
 build-gpu/perf/bench_df11_encode >"$dest/df11_encode.md" 2>>"$log" || status=1
 say "df11 encoder (CPU, one core) done"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
@@ -79,7 +91,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_vs_tinygemm df11 df11_encode; do
+  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_vs_tinygemm df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"
