@@ -28,6 +28,17 @@ def median_us(fn, warmup=5, reps=30):
     return statistics.median(s.elapsed_time(e) * 1e3 for s, e in ev)
 
 
+def pack_int4(n, k):
+    """Random 4-bit weights in tinygemm's layout. torch >= 2.5 takes uint8
+    [n][k/2] (two codes per byte); older releases took int32 [n][k]."""
+    try:
+        w = torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda")
+        return torch._convert_weight_to_int4pack(w, 8)
+    except RuntimeError:
+        w = torch.randint(0, 16, (n, k), dtype=torch.int32, device="cuda")
+        return torch._convert_weight_to_int4pack(w, 8)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", required=True)
@@ -37,8 +48,7 @@ def main():
     rows = []
     for model, name, k, n in SHAPES:
         try:
-            w = torch.randint(0, 256, (n, k // 2), dtype=torch.uint8, device="cuda")
-            packed = torch._convert_weight_to_int4pack(w, 8)
+            packed = pack_int4(n, k)
             sz = (torch.rand(k // args.group, n, 2, device="cuda") * 0.02).to(torch.bfloat16)
             rot = max(1, math.ceil(2 * l2 / (n * k // 2)))
             ws = [packed.clone() for _ in range(rot)]
