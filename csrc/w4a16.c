@@ -8,7 +8,7 @@
 #include "w4a16_internal.h"
 
 static const tsr_w4a16_config_t k_configs[TSR_W4A16_CONFIG_COUNT] = {
-#define TSR_W4A16_ROW(id, mb, stages) {id, mb, stages},
+#define TSR_W4A16_ROW(id, mb, stages, wm) {id, mb, stages, wm},
     TSR_W4A16_CONFIGS(TSR_W4A16_ROW)
 #undef TSR_W4A16_ROW
 };

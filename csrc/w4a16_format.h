@@ -91,20 +91,25 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
 }
 
 /* ---- kernel configurations: the dispatch table ------------------------------
- * X(id, m_blocks, stages): a block computes 16*m_blocks rows; stages is the
- * depth of the cp.async pipeline. Row 3 (decode with half the bytes in flight)
- * is only used when forced: the GPU benchmark compares it with row 0. To add a configuration, add a line here: the
- * kernel file instantiates every line, and the dispatcher walks them. */
+ * X(id, m_blocks, stages, warps_m): a block computes 16*m_blocks rows; stages
+ * is the depth of the cp.async pipeline; warps_m is how many of the 8 warps
+ * split the rows (1: each warp has 16 columns and every row; 2: 32 columns and
+ * half the rows, see the kernel's warp grid). Rows 3 (decode with half the
+ * bytes in flight) and 5 (the 2x4 warp grid for prefill) are used only when
+ * forced or tuned: the GPU benchmark compares them with rows 0 and 4. To add a
+ * configuration, add a line here: the kernel file instantiates every line,
+ * and the dispatcher walks them. */
 #define TSR_W4A16_CONFIGS(X) \
-    X(0, 1, 8)               \
-    X(1, 2, 4)               \
-    X(2, 4, 4)               \
-    X(3, 1, 4)               \
-    X(4, 8, 4)
-#define TSR_W4A16_CONFIG_COUNT 5
+    X(0, 1, 8, 1)            \
+    X(1, 2, 4, 1)            \
+    X(2, 4, 4, 1)            \
+    X(3, 1, 4, 1)            \
+    X(4, 8, 4, 1)            \
+    X(5, 8, 4, 2)
+#define TSR_W4A16_CONFIG_COUNT 6
 
 typedef struct tsr_w4a16_config {
-    int id, m_blocks, stages;
+    int id, m_blocks, stages, warps_m;
 } tsr_w4a16_config_t;
 
 /* Shared memory of one pipeline stage: A rows, the weight tile, two groups of

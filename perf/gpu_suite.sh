@@ -62,6 +62,8 @@ $b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.
 say "w4a16 bf16 vs cuBLAS done"
 $b --dtype f16 --models 70b --m 1,4,16 --config 3 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
 say "w4a16 decode config 3 done"
+$b --dtype f16 --m 128,256,1024,4096 --config 5 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
+say "w4a16 prefill config 5 (2x4 warp grid) done"
 dump=/tmp/tsr_df11_tensors
 mkdir -p "$dump"
 build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --dump "$dump" --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
@@ -91,7 +93,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_vs_tinygemm df11 df11_vs_dfloat11 df11_encode; do
+  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_cfg5 w4a16_vs_tinygemm df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

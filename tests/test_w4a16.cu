@@ -23,7 +23,7 @@ static int g_forced = -1; /* the configuration forced on g_handle, or -1 */
 static int rows_per_block(int m)
 {
     static const int mb[] = {
-#define ROW_MB(id, m_blocks, stages) m_blocks,
+#define ROW_MB(id, m_blocks, stages, warps_m) m_blocks,
         TSR_W4A16_CONFIGS(ROW_MB)
 #undef ROW_MB
     };
@@ -219,6 +219,10 @@ static void test_every_config(void **state)
         g_forced = id;
         const gemm_case c = {TSR_W4A16_FORMAT_GPTQ, 1 + 13 * id, 352, 264, 32, 1, 0, id % 2 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16, 1};
         run_case(c);
+        /* several row slices of one 128-column tile: columns split across
+         * blocks within each slice, a partial last slice and tile */
+        const gemm_case d = {TSR_W4A16_FORMAT_AWQ, 150 + id, 352, 120, 64, 1, 0, id % 2 ? TSR_DTYPE_F16 : TSR_DTYPE_BF16, 0};
+        run_case(d);
         tsr_destroy(g_handle);
     }
     g_forced = -1;

@@ -163,60 +163,83 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, int item, int
     }
 }
 
-/* Multiplies one stage: each warp its 16 columns, all four k16 steps. */
-template <int MB, int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[MB][2][4])
+/* The warp grid of a block: WM warps along m, 8/WM along n. Warp `warp` owns
+ * rows [wm*MB/WM, (wm+1)*MB/WM) of m16 blocks and WM of the tile's eight
+ * 16-column groups, wn*WM .. wn*WM+WM-1. With WM = 1 each warp has 16 columns
+ * and every row (decode: nothing is dequantised twice); with WM = 2 each A
+ * fragment feeds four mma instead of two, halving shared-memory reads of A
+ * per mma (prefill, where those reads bound the mma rate), at the price of
+ * dequantising every weight twice. */
+template <int WM> TSR_DEVICE int w4a16_warp_m(int warp) { return warp / (8 / WM); }
+template <int WM> TSR_DEVICE int w4a16_warp_n(int warp) { return warp % (8 / WM); }
+
+/* Multiplies one stage: each warp its rows and column groups, four k16 steps. */
+template <int MB, int WM, int BF16, int HAS_Z>
+TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st,
+                                    float acc[MB / WM][2 * WM][4])
 {
     typedef w4a16_stage_layout<MB> L;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
-    const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
-    uint32_t s[2], zlo[2], zhi[2];
+    const int wm = w4a16_warp_m<WM>(warp), wn = w4a16_warp_n<WM>(warp);
+    uint32_t words[WM][4], s[WM][2], zlo[WM][2], zhi[WM][2];
+#pragma unroll
+    for (int g = 0; g < WM; g++) {
+        const uint4 bq = ld_shared<uint4>(st + L::b_offset + ((wn * WM + g) * 32 + lane) * 16);
+        words[g][0] = bq.x;
+        words[g][1] = bq.y;
+        words[g][2] = bq.z;
+        words[g][3] = bq.w;
+    }
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
         if (kk == 0 || (kk == 2 && p.group_size == 32)) {
             const int gi = kk / 2;
-            /* this lane's two columns sit side by side: one 32-bit load */
-            uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (warp * 16 + (lane / 4) * 2) * 2);
-            s[0] = prmt(s2, 0, 0x1010); /* low half to both halves */
-            s[1] = prmt(s2, 0, 0x3232);
-            int z0 = 8, z1 = 8;
-            if (HAS_Z) {
-                uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + warp * 8 + lane / 4);
-                z0 = zb & 15;
-                z1 = zb >> 4;
-            }
-            zero_constants<BF16>(z0, &zlo[0], &zhi[0]);
-            zero_constants<BF16>(z1, &zlo[1], &zhi[1]);
-        }
-        uint32_t b[2][2];
-        dequant_word<BF16>(words[kk], zlo, zhi, s, b);
 #pragma unroll
-        for (int mb = 0; mb < MB; mb++) {
+            for (int g = 0; g < WM; g++) {
+                const int grp = wn * WM + g; /* 16-column group within the tile */
+                /* this lane's two columns sit side by side: one 32-bit load */
+                uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (grp * 16 + (lane / 4) * 2) * 2);
+                s[g][0] = prmt(s2, 0, 0x1010); /* low half to both halves */
+                s[g][1] = prmt(s2, 0, 0x3232);
+                int z0 = 8, z1 = 8;
+                if (HAS_Z) {
+                    uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + grp * 8 + lane / 4);
+                    z0 = zb & 15;
+                    z1 = zb >> 4;
+                }
+                zero_constants<BF16>(z0, &zlo[g][0], &zhi[g][0]);
+                zero_constants<BF16>(z1, &zlo[g][1], &zhi[g][1]);
+            }
+        }
+        uint32_t b[WM][2][2];
+#pragma unroll
+        for (int g = 0; g < WM; g++) dequant_word<BF16>(words[g][kk], zlo[g], zhi[g], s[g], b[g]);
+#pragma unroll
+        for (int mb = 0; mb < MB / WM; mb++) {
             /* lanes 0-15 address rows 0-15 at k chunk 2kk, lanes 16-31 at 2kk+1:
              * the four 8x8 matrices are exactly the A fragment a0..a7 */
-            int row = mb * 16 + (lane & 15), ch = 2 * kk + (lane >> 4);
+            int row = (wm * (MB / WM) + mb) * 16 + (lane & 15), ch = 2 * kk + (lane >> 4);
             uint32_t a[4];
             ldmatrix_x4(a, st + row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16);
-            if (BF16) {
-                mma_m16n8k16_bf16(acc[mb][0], a, b[0]);
-                mma_m16n8k16_bf16(acc[mb][1], a, b[1]);
-            } else {
-                mma_m16n8k16_f16(acc[mb][0], a, b[0]);
-                mma_m16n8k16_f16(acc[mb][1], a, b[1]);
-            }
+#pragma unroll
+            for (int g = 0; g < WM; g++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) {
+                    if (BF16) mma_m16n8k16_bf16(acc[mb][2 * g + j], a, b[g][j]);
+                    else mma_m16n8k16_f16(acc[mb][2 * g + j], a, b[g][j]);
+                }
         }
     }
 }
 
-template <int MB> TSR_DEVICE void w4a16_zero(float acc[MB][2][4])
+template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
 {
 #pragma unroll
-    for (int mb = 0; mb < MB; mb++)
+    for (int r = 0; r < R; r++)
 #pragma unroll
-        for (int j = 0; j < 2; j++)
+        for (int c = 0; c < C; c++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) acc[mb][j][e] = 0.f;
+            for (int e = 0; e < 4; e++) acc[r][c][e] = 0.f;
 }
 
 /* Where block `b` leaves its partial sum of column `col`: two slots per block,
@@ -239,22 +262,26 @@ TSR_DEVICE float *w4a16_partial_slot(const tsr_w4a16_launch_args_t &p, int b, in
  * MPS, green contexts), no block idles at the end of its run, and the fixed
  * summation order keeps results deterministic. `flag` is one int of shared
  * memory for telling the block who was last. */
-template <int MB, int BF16>
-TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MB][2][4], int *flag)
+template <int MB, int WM, int BF16>
+TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MB / WM][2 * WM][4],
+                               int *flag)
 {
+    constexpr int MBW = MB / WM, NJ = 2 * WM; /* a warp's m16 blocks and n8 tiles */
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+    const int wm = w4a16_warp_m<WM>(warp), wn = w4a16_warp_n<WM>(warp);
     const int per = p.items_per_block, me = (int)blockIdx.x;
     const int b_first = col * p.k_tiles / per, b_last = (col * p.k_tiles + p.k_tiles - 1) / per;
     const int count = b_last - b_first + 1;
     int *lock = p.locks + (size_t)blockIdx.y * p.n_tiles + col;
 
     if (count > 1) {
-        float *mine = w4a16_partial_slot(p, me, col, 16 * MB);
+        /* a partial tile is the warps' fragments in order: warp, m16 block, n8 tile */
+        float *mine = w4a16_partial_slot(p, me, col, 16 * MB) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
-        for (int mb = 0; mb < MB; mb++)
+        for (int mb = 0; mb < MBW; mb++)
 #pragma unroll
-            for (int j = 0; j < 2; j++)
-                st_global((float4 *)(mine + ((warp * MB + mb) * 2 + j) * 128 + lane * 4),
+            for (int j = 0; j < NJ; j++)
+                st_global((float4 *)(mine + (mb * NJ + j) * 128),
                           make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
         __syncthreads(); /* every thread's partial is written before the count */
         if (tid == 0) {
@@ -266,14 +293,14 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
         __syncthreads(); /* the flag is read before the next column rewrites it */
         if (!last) return;
         /* its own partial too from memory: the same order whoever is last */
-        w4a16_zero<MB>(acc);
+        w4a16_zero<MBW, NJ>(acc);
         for (int b = b_first; b <= b_last; b++) {
-            const float *part = w4a16_partial_slot(p, b, col, 16 * MB) + warp * MB * 2 * 128 + lane * 4;
+            const float *part = w4a16_partial_slot(p, b, col, 16 * MB) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
-            for (int mb = 0; mb < MB; mb++)
+            for (int mb = 0; mb < MBW; mb++)
 #pragma unroll
-                for (int j = 0; j < 2; j++) {
-                    float4 v = ld_global_cg_f4((const float4 *)(part + (mb * 2 + j) * 128));
+                for (int j = 0; j < NJ; j++) {
+                    float4 v = ld_global_cg_f4((const float4 *)(part + (mb * NJ + j) * 128));
                     acc[mb][j][0] += v.x;
                     acc[mb][j][1] += v.y;
                     acc[mb][j][2] += v.z;
@@ -285,22 +312,32 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
     uint16_t *c = (uint16_t *)p.c;
     const uint16_t *bias = (const uint16_t *)p.bias;
 #pragma unroll
-    for (int mb = 0; mb < MB; mb++)
+    for (int mb = 0; mb < MBW; mb++)
 #pragma unroll
-        for (int j = 0; j < 2; j++) {
-            int n = col * TSR_W4A16_TILE_N + warp * 16 + j * 8 + (lane % 4) * 2;
+        for (int j = 0; j < NJ; j++) {
+            int n = col * TSR_W4A16_TILE_N + (wn * WM + j / 2) * 16 + (j % 2) * 8 + (lane % 4) * 2;
             if (n >= p.n) continue;
             float2 bv = make_float2(0.f, 0.f);
             if (bias) bv = unpack_in<BF16>(ld_global((const uint32_t *)(bias + n)));
-            int r0 = m0 + mb * 16 + lane / 4, r1 = r0 + 8;
+            int r0 = m0 + (wm * MBW + mb) * 16 + lane / 4, r1 = r0 + 8;
             if (r0 < p.m) st_global((uint32_t *)(c + (size_t)r0 * p.n + n), pack_out<BF16>(acc[mb][j][0] + bv.x, acc[mb][j][1] + bv.y));
             if (r1 < p.m) st_global((uint32_t *)(c + (size_t)r1 * p.n + n), pack_out<BF16>(acc[mb][j][2] + bv.x, acc[mb][j][3] + bv.y));
         }
 }
 
-template <int MB, int STAGES, int BF16, int HAS_Z>
-__global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
+/* Two blocks per SM for the 2x4 warp grid where it fits in 128 registers
+ * without spilling (sm_90; on sm_80 the bf16 variant would spill 8 bytes), the
+ * way the CUDA programming guide sets per-architecture launch bounds. */
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define TSR_W4A16_MIN_BLOCKS(wm) ((wm) == 2 ? 2 : 1)
+#else
+#define TSR_W4A16_MIN_BLOCKS(wm) 1
+#endif
+
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
+__global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(WM)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
 {
+    static_assert(MB % WM == 0 && 8 % WM == 0, "the warp grid must divide the tile");
     typedef w4a16_stage_layout<MB> L;
     TSR_DYNAMIC_SMEM(unsigned char, smem);
     TSR_STATIC_SMEM(int, last_flag, 1);
@@ -309,8 +346,8 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16
     const int first = (int)blockIdx.x * p.items_per_block;
     const int last = min(first + p.items_per_block, total);
 
-    float acc[MB][2][4];
-    w4a16_zero<MB>(acc);
+    float acc[MB / WM][2 * WM][4];
+    w4a16_zero<MB / WM, 2 * WM>(acc);
 
     /* Prologue: fill STAGES-1 stages. A group is committed even when empty so
      * that wait<STAGES-2> always means "the oldest stage has landed". */
@@ -328,11 +365,11 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_gemm_kernel(tsr_w4a16
         const int next = item + STAGES - 1;
         if (next < last) w4a16_load_stage<MB, HAS_Z>(p, next, m0, smem + ((it + STAGES - 1) % STAGES) * L::bytes);
         cp_async_commit();
-        w4a16_compute_stage<MB, BF16, HAS_Z>(p, smem + (it % STAGES) * L::bytes, acc);
+        w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + (it % STAGES) * L::bytes, acc);
         const int kt = item % p.k_tiles;
         if (kt == p.k_tiles - 1 || item == last - 1) {
-            w4a16_epilogue<MB, BF16>(p, item / p.k_tiles, m0, acc, last_flag);
-            w4a16_zero<MB>(acc);
+            w4a16_epilogue<MB, WM, BF16>(p, item / p.k_tiles, m0, acc, last_flag);
+            w4a16_zero<MB / WM, 2 * WM>(acc);
         }
     }
     cp_async_wait<0>();
@@ -358,10 +395,10 @@ extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *
 }
 
 /* ---- instantiation: one per line of TSR_W4A16_CONFIGS x dtype x zeros -------- */
-template <int MB, int STAGES, int BF16, int HAS_Z>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
 static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
-    auto w4a16_gemm = w4a16_gemm_kernel<MB, STAGES, BF16, HAS_Z>;
+    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z>;
     size_t smem = (size_t)STAGES * w4a16_stage_layout<MB>::bytes;
     /* Once per instantiation (and per process; tessera binds one device per
      * handle, and the attribute is per function): not a driver call per launch. */
@@ -375,19 +412,21 @@ static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream
     return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
 }
 
-template <int MB, int STAGES>
+template <int MB, int WM, int STAGES>
 static cudaError_t w4a16_launch_config(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
     if (p->bf16)
-        return p->has_zeros ? w4a16_launch_one<MB, STAGES, 1, 1>(p, stream) : w4a16_launch_one<MB, STAGES, 1, 0>(p, stream);
-    return p->has_zeros ? w4a16_launch_one<MB, STAGES, 0, 1>(p, stream) : w4a16_launch_one<MB, STAGES, 0, 0>(p, stream);
+        return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 1, 1>(p, stream)
+                            : w4a16_launch_one<MB, WM, STAGES, 1, 0>(p, stream);
+    return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 0, 1>(p, stream)
+                        : w4a16_launch_one<MB, WM, STAGES, 0, 0>(p, stream);
 }
 
 extern "C" cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
     switch (p->config) {
-#define TSR_W4A16_CASE(id, mb, stages) \
-    case id: return w4a16_launch_config<mb, stages>(p, stream);
+#define TSR_W4A16_CASE(id, mb, stages, wm) \
+    case id: return w4a16_launch_config<mb, wm, stages>(p, stream);
         TSR_W4A16_CONFIGS(TSR_W4A16_CASE)
 #undef TSR_W4A16_CASE
     }
