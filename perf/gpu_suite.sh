@@ -6,6 +6,7 @@
 #   perf/gpu_suite.sh                    results in perf/results/<date>-<gpu>/
 #   OUT=/some/dir perf/gpu_suite.sh      results in $OUT (the device tool's way)
 #   TSR_SUITE_QUICK=1 perf/gpu_suite.sh  fewer samples and shapes (a first look)
+#   TSR_SUITE_TUNE=1 perf/gpu_suite.sh   also ktune (TSR_SUITE_TUNE_MODEL, llama3-8b)
 # cmocka: if pkg-config cannot find it and .debs/ holds Debian's libcmocka .debs
 # (perf/gpu_suite_prepare.sh fetches them), they are unpacked into /tmp.
 set -uo pipefail
@@ -87,13 +88,20 @@ if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
 else
   say "no torch with CUDA here: tinygemm comparison skipped"
 fi
+if [ -n "${TSR_SUITE_TUNE:-}" ]; then
+  # ktune on this GPU: a cache of its own in $dest, then tuned against heuristic
+  export TESSERA_CACHE_DIR="$dest/tuning"
+  build-gpu/tools/ktune tune --model "${TSR_SUITE_TUNE_MODEL:-llama3-8b}" --dtype f16 >"$dest/ktune_tune.txt" 2>&1 || status=1
+  build-gpu/tools/ktune bench --model "${TSR_SUITE_TUNE_MODEL:-llama3-8b}" --dtype f16 >"$dest/ktune_bench.md" 2>&1 || status=1
+  say "ktune tune + bench done (cache in $dest/tuning)"
+fi
 
 {
   echo "# GPU suite $stamp"
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_cfg5 w4a16_vs_tinygemm df11 df11_vs_dfloat11 df11_encode; do
+  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_cfg5 w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"
