@@ -101,7 +101,9 @@ tsr_status_t tsr_w4a16_can_implement(tsr_handle_t handle, const tsr_w4a16_layout
 /* Bytes of device workspace tsr_w4a16_gemm needs for m rows, whatever
  * configuration it picks (enough for every one). The workspace holds
  * self-resetting locks: zero it once (cudaMemset) after allocating it; every
- * gemm leaves it zeroed again, so it may be reused and captured in CUDA graphs. */
+ * gemm leaves it zeroed again, so it may be reused and captured in CUDA graphs.
+ * One gemm at a time per workspace: calls that may overlap (different streams)
+ * need workspaces of their own. */
 tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, size_t *bytes);
 
 /* C = A * W (+ bias), fp32 accumulation.
