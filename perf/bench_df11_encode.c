@@ -1,7 +1,10 @@
 /* DFloat11 encoder speed on one CPU core: MB/s of bf16 input (1 MB = 1e6 bytes),
  * median of 5 runs over 128M bytes of trained-looking (Gaussian) weights, plus
  * the CPU decoder for reference. Needs no GPU.
- *   bench_df11_encode [--mb N] */
+ *   bench_df11_encode [--mb N] [--input FILE]
+ * --input takes the weights from a raw little-endian bf16 file instead (the
+ * tensors bench_df11 --dump writes), so that sizes can be compared with the
+ * dfloat11 package's on the same tensors (bench_df11_peer.py --sizes-only). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -27,12 +30,36 @@ static int cmp(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     size_t mb = 128;
-    for (int i = 1; i < argc; i++)
+    const char *input = NULL;
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = (size_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
+        else {
+            fprintf(stderr, "usage: %s [--mb N] [--input FILE]\n", argv[0]);
+            return 2;
+        }
+    }
     size_t n = mb * 1000000 / 2;
-    uint16_t *v = malloc(n * 2), *out = malloc(n * 2);
+    FILE *f = NULL;
+    if (input) {
+        f = fopen(input, "rb");
+        if (!f || fseek(f, 0, SEEK_END)) {
+            fprintf(stderr, "bench_df11_encode: cannot read %s\n", input);
+            return 1;
+        }
+        n = (size_t)ftell(f) / 2;
+        rewind(f);
+        mb = n * 2 / 1000000;
+    }
+    uint16_t *v = malloc(n * 2 + 2), *out = malloc(n * 2 + 2);
+    if (!v || !out) return 1;
+    if (f) {
+        int bad = fread(v, 2, n, f) != n;
+        fclose(f);
+        if (bad) return 1;
+    }
     unsigned long long s = 12345;
-    for (size_t i = 0; i < n; i++) { /* N(0, 0.02) by Box-Muller, rounded to bf16 */
+    for (size_t i = 0; !input && i < n; i++) { /* N(0, 0.02) by Box-Muller, rounded to bf16 */
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         double u1 = ((s >> 11) + 1.0) / 9007199254740993.0;
         s = s * 6364136223846793005ull + 1442695040888963407ull;
@@ -67,9 +94,11 @@ int main(int argc, char **argv)
     }
     qsort(enc, 5, sizeof enc[0], cmp);
     qsort(dec, 5, sizeof dec[0], cmp);
-    printf("| op | input | median s | MB/s of bf16 | ratio |\n|---|---|---|---|---|\n");
-    printf("| df11 encode (1 core) | %zu MB | %.3f | %.0f | %.2f%% |\n", mb, enc[2], n * 2 / enc[2] / 1e6, 100.0 * bytes / (n * 2.0));
-    printf("| df11 parse + CPU decode (1 core) | %zu MB | %.3f | %.0f | |\n", mb, dec[2], n * 2 / dec[2] / 1e6);
+    const char *what = input ? input : "N(0,0.02)";
+    printf("| op | input | weights | median s | MB/s of bf16 | stored, %% of bf16 |\n|---|---|---|---|---|---|\n");
+    printf("| df11 encode (1 core) | %s, %zu MB | %zu | %.3f | %.0f | %.2f%% |\n", what, mb, n, enc[2], n * 2 / enc[2] / 1e6,
+           100.0 * bytes / (n * 2.0));
+    printf("| df11 parse + CPU decode (1 core) | %s, %zu MB | %zu | %.3f | %.0f | |\n", what, mb, n, dec[2], n * 2 / dec[2] / 1e6);
     free(v);
     free(out);
     return 0;

@@ -12,6 +12,7 @@ byte what the package's `encode` gives, and every timed decode is first
 checked bit for bit against the original weights.
 
     bench_df11_peer.py --selftest --wheels DIR
+    bench_df11_peer.py --sizes-only --dump DIR --wheels DIR     (no GPU needed)
     bench_df11_peer.py --dump DIR --wheels DIR --ours df11.json --json OUT [--max-mb N]
 
 --wheels holds dfloat11-*.whl, dahuffman-*.whl and tqdm-*.whl
@@ -230,6 +231,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--wheels", required=True)
     ap.add_argument("--selftest", action="store_true")
+    ap.add_argument("--sizes-only", action="store_true")
     ap.add_argument("--dump")
     ap.add_argument("--ours")
     ap.add_argument("--json")
@@ -240,14 +242,17 @@ def main():
     if args.selftest:
         selftest(_MOD)
         return
-    if not (args.dump and args.json):
-        ap.error("--dump and --json are needed to time")
-    import cupy as cp
-    decode = cp.RawModule(path=ptx).get_function("decode")
+    if not args.dump or not (args.json or args.sizes_only):
+        ap.error("--dump, and --json or --sizes-only, are needed")
     man = json.load(open(os.path.join(args.dump, "manifest.json")))
     stream = np.fromfile(os.path.join(args.dump, man["stream_file"]), dtype="<u2")
     todo = [(f"{mb} MB stream", stream[:mb << 19]) for mb in man["streams_mb"] if mb <= args.max_mb]
     todo.append((man["block_label"], np.fromfile(os.path.join(args.dump, man["block_file"]), dtype="<u2")))
+    if args.sizes_only:
+        sizes(todo)
+        return
+    import cupy as cp
+    decode = cp.RawModule(path=ptx).get_function("decode")
     rows = []
     bw = copy_gbs(cp)
     for label, vals in todo:
@@ -261,6 +266,21 @@ def main():
         json.dump(res, f, indent=1)
     if args.ours:
         report(json.load(open(args.ours)), res)
+
+
+def sizes(todo):
+    """What the package stores for each tensor set, and the bound: the exponents'
+    entropy plus the raw sign+mantissa byte, as % of bf16."""
+    print("| tensors | weights | dfloat11 stores, % of bf16 | exponent-entropy bound |")
+    print("|---|---|---|---|")
+    for label, vals in todo:
+        exps, sign_mantissa = split(vals)
+        _, luts, lens, codes, eof = peer_code(_MOD, exps)
+        encoded, gaps, positions = pack_stream(exps, lens, codes, eof)
+        stored = encoded.nbytes + sign_mantissa.nbytes + positions.nbytes + gaps.nbytes + luts.nbytes
+        p = np.bincount(exps, minlength=256) / exps.size
+        h = -(p[p > 0] * np.log2(p[p > 0])).sum()
+        print(f"| {label} | {vals.size} | {100 * stored / (2 * vals.size):.2f}% | {100 * (h / 8 + 1) / 2:.2f}% |", flush=True)
 
 
 def report(ours, peer):
