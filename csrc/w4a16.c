@@ -286,3 +286,38 @@ tsr_status_t tsr_w4a16_pack_device(tsr_handle_t handle, const tsr_w4a16_source_t
     tsr_nvtx_pop();
     return st;
 }
+
+tsr_status_t tsr_w4a16_dequantize(tsr_handle_t handle, const tsr_w4a16_layout_t *l, const void *packed, void *w,
+                                  cudaStream_t stream)
+{
+    const char *fn = "tsr_w4a16_dequantize";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, handle);
+    tsr_status_t st = check_layout(fn, l);
+    if (st) return st;
+    TSR_CHECK_PTR(fn, packed);
+    TSR_CHECK_PTR(fn, w);
+    TSR_CHECK_ALIGN(fn, packed, 16);
+    TSR_CHECK_ALIGN(fn, w, 16);
+    const unsigned char *blob = packed;
+    tsr_w4a16_dequant_args_t args;
+    memset(&args, 0, sizeof args);
+    args.k = l->k;
+    args.n = l->n;
+    args.n_padded = l->n_padded;
+    args.k_tiles = l->k_padded / TSR_W4A16_TILE_K;
+    args.n_tiles = l->n_padded / TSR_W4A16_TILE_N;
+    args.group_size = l->group_size == l->k ? l->k_padded : l->group_size; /* as the gemm resolves it */
+    args.has_zeros = l->has_zeros;
+    args.bf16 = l->dtype == TSR_DTYPE_BF16;
+    args.qweight = (const uint32_t *)(blob + l->qweight_offset);
+    args.scales = (const uint16_t *)(blob + l->scales_offset);
+    args.zeros = l->has_zeros ? blob + l->zeros_offset : NULL;
+    args.perm = l->act_order ? (const int32_t *)(blob + l->perm_offset) : NULL;
+    args.out = w;
+    tsr_nvtx_push(fn);
+    cudaError_t e = tsr_w4a16_launch_dequant(&args, stream);
+    tsr_nvtx_pop();
+    if (e != cudaSuccess) return tsr_fail_cuda(e, fn);
+    return TSR_STATUS_SUCCESS;
+}

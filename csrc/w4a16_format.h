@@ -46,6 +46,18 @@ TSR_HD void tsr_w4a16_nibble_coord(int nt, int kt, int warp, int lane, int kstep
     *n = nt * TSR_W4A16_TILE_N + warp * 16 + tile * 8 + col;
 }
 
+/* The inverse of tsr_w4a16_nibble_coord within one tile: element (kk, nn) of
+ * the 64x128 tile (kk < 64, nn < 128) sits in word `*word` of the tile's 1024
+ * (warp*128 + lane*4 + k16 step) at nibble `*p`. From the B fragment: row
+ * r = kk%16 is 2*(lane%4) + hi + 8*reg, column nn%8 is lane/4. */
+TSR_HD void tsr_w4a16_nibble_of(int kk, int nn, int *word, int *p)
+{
+    int r = kk % 16, reg = r >> 3, hi = r & 1, t = (r & 7) >> 1;
+    int lane = (nn % 8) * 4 + t, pair = ((nn % 16) >> 3) * 2 + reg;
+    *word = (nn / 16) * 128 + lane * 4 + kk / 16;
+    *p = pair + 4 * hi;
+}
+
 /* Scales and zeros are stored per group in a column order permuted within each
  * 128-column tile, so that a lane's two columns (its n8 tiles 0 and 1) are
  * adjacent: position q = 16*warp + 2*(lane/4) + j holds column 16*warp + 8*j + lane/4.

@@ -33,6 +33,19 @@ typedef struct tsr_w4a16_pack_args {
 } tsr_w4a16_pack_args_t;
 cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *args, cudaStream_t stream);
 
+/* Dequantisation to dense [k][n]: one block per (k-tile, n-tile). group_size
+ * as the gemm resolves it (k_padded for per-channel); perm NULL without
+ * act-order. */
+typedef struct tsr_w4a16_dequant_args {
+    int k, n, n_padded, k_tiles, n_tiles, group_size, has_zeros, bf16;
+    const uint32_t *qweight;
+    const uint16_t *scales;
+    const uint8_t *zeros;
+    const int32_t *perm;
+    uint16_t *out; /* [k][n] */
+} tsr_w4a16_dequant_args_t;
+cudaError_t tsr_w4a16_launch_dequant(const tsr_w4a16_dequant_args_t *args, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

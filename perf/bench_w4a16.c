@@ -2,7 +2,11 @@
 /* W4A16 benchmark: tsr_w4a16_gemm against cuBLAS fp16/bf16 GEMM on the same
  * GPU in the same run, on Llama-3 8B and 70B layer shapes, group 128.
  *   bench_w4a16 [--dtype f16|bf16] [--m 1,2,...] [--models 8b,70b] [--config ID] [--json FILE] [--quick]
+ *               [--dequant-from M]
  * --config forces a row of the configuration table (csrc/w4a16_format.h).
+ * For m >= --dequant-from (default 128; 0 turns it off) a second row times the
+ * other way to run prefill: tsr_w4a16_dequantize to a dense weight, then the
+ * same cuBLAS GEMM, against cuBLAS alone.
  * Speed lives here, never in the tests. Without a GPU: says so, exits 2. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +67,27 @@ static int run_blas(void *p, int i, cudaStream_t s)
     return st != CUBLAS_STATUS_SUCCESS;
 }
 
+/* Prefill the other way: the packed weight dequantised to dense, then cuBLAS. */
+typedef struct dq_ctx {
+    w4_ctx_t *w;
+    blas_ctx_t *b;
+    void *dense;
+    void **dense_set; /* b->rot entries, all `dense`: A and C still rotate */
+} dq_ctx_t;
+
+static int run_dq(void *p, int i, cudaStream_t s)
+{
+    dq_ctx_t *c = p;
+    int r = i % c->w->rot;
+    if (tsr_w4a16_dequantize(c->w->h, &c->w->l, c->w->blobs[r], c->dense, s)) {
+        fprintf(stderr, "tsr_w4a16_dequantize: %s\n", tsr_last_error());
+        return 1;
+    }
+    blas_ctx_t b = *c->b;
+    b.w = c->dense_set;
+    return run_blas(&b, i, s);
+}
+
 static void **alloc_set(int rot, size_t bytes)
 {
     void **v = calloc((size_t)rot, sizeof *v);
@@ -82,19 +107,21 @@ static void free_set(void **v, int rot)
 int main(int argc, char **argv)
 {
     const char *json = NULL, *models = "8b,70b";
-    int bf16 = 0, quick = 0;
+    int bf16 = 0, quick = 0, dequant_from = 128;
     int ms[32] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096}, nm = 11;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) bf16 = !strcmp(argv[++i], "bf16");
         else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--dequant-from") && i + 1 < argc) dequant_from = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) setenv("TSR_W4A16_CONFIG", argv[++i], 1);
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) {
             nm = 0;
             for (char *t = strtok(argv[++i], ","); t && nm < 32; t = strtok(NULL, ",")) ms[nm++] = atoi(t);
         } else {
-            fprintf(stderr, "usage: %s [--dtype f16|bf16] [--m 1,16,...] [--models 8b,70b] [--config ID] [--json FILE] [--quick]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--dtype f16|bf16] [--m 1,16,...] [--models 8b,70b] [--config ID] [--json FILE] [--quick] "
+                            "[--dequant-from M]\n", argv[0]);
             return 2;
         }
     }
@@ -193,6 +220,26 @@ int main(int argc, char **argv)
             row.flops = 2.0 * m * (double)L->n * L->k;
             row.peer_us = tb.median_us;
             bench_report_add(&rep, &row);
+            if (dequant_from > 0 && m >= dequant_from) {
+                dq_ctx_t dq = {&w, &b, NULL, NULL};
+                bench_stats_t td;
+                if (cudaMalloc(&dq.dense, wbytes) != cudaSuccess) return 1;
+                dq.dense_set = calloc((size_t)b.rot, sizeof *dq.dense_set);
+                for (int r = 0; r < b.rot; r++) dq.dense_set[r] = dq.dense;
+                snprintf(label, sizeof label, "tessera dequantize+cublas %s %s m=%d", L->model, L->name, m);
+                if (bench_time(label, run_dq, &dq, 5, samples, s, &td)) return 1;
+                cudaFree(dq.dense);
+                free(dq.dense_set);
+                snprintf(row.op, sizeof row.op, "dq+cublas %s.%s", L->model, L->name);
+                snprintf(row.config, sizeof row.config, "g%d dequantize", group);
+                row.median_us = td.median_us;
+                row.min_us = td.min_us;
+                row.max_us = td.max_us;
+                /* packed weight read, dense written and read back, A, C */
+                row.bytes = (double)w.l.qweight_bytes + (double)w.l.scales_bytes + 2.0 * wbytes + (double)abytes + (double)cbytes;
+                bench_report_add(&rep, &row);
+                fprintf(stderr, "%s m=%d: dequantize+cublas %.2f us\n", row.op, m, td.median_us);
+            }
             cudaFree(w.ws);
             free_set(a, arot);
             free_set(c, arot);

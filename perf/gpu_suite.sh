@@ -61,9 +61,9 @@ $b --dtype f16 "${quick[@]}" --json "$dest/w4a16_f16.json" >"$dest/w4a16_f16.md"
 say "w4a16 f16 vs cuBLAS done"
 $b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
 say "w4a16 bf16 vs cuBLAS done"
-$b --dtype f16 --models 70b --m 1,4,16 --config 3 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
+$b --dtype f16 --models 70b --m 1,4,16 --config 3 --dequant-from 0 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
 say "w4a16 decode config 3 done"
-$b --dtype f16 --m 128,256,1024,4096 --config 5 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
+$b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 dump=/tmp/tsr_df11_tensors
 mkdir -p "$dump"

@@ -253,6 +253,69 @@ static void test_device_pack_matches_host(void **state)
         }
 }
 
+/* The dense dequantisation, bit for bit against the reference's (q - z) * s
+ * in the checkpoint's row order, into a NaN-poisoned output with a guard past
+ * its end; partial k- and n-tiles, every format, group, zeros and act-order. */
+static void test_dequantize(void **state)
+{
+    (void)state;
+    const int groups[] = {32, 64, 128, -1}, k = 224, n = 264, guard = 64;
+    int i = 0;
+    for (int f = 0; f < 3; f++)
+        for (int g = 0; g < 4; g++)
+            for (int asym = 0; asym < 2; asym++, i++) {
+                const int act = f == 0 && (g + asym) % 2;
+                const tsr_dtype_t dt = i % 2 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16;
+                uint64_t rng = g_seed ^ (uint64_t)(0xdeadull * (i + 1));
+                ref_w4a16_t w;
+                ref_w4a16_make(&w, (tsr_w4a16_format_t)f, k, n, groups[g], asym, act, TSR_DTYPE_F16, &rng);
+                tsr_w4a16_layout_t l;
+                assert_int_equal(tsr_w4a16_layout(k, n, groups[g], dt, asym, act, &l), TSR_STATUS_SUCCESS);
+                dev_buf blob = pack(w, l, i % 3 == 0), out = dev_new(((size_t)k * n + guard) * 2);
+                TSR_TEST_CUDA(cudaMemset(out.p, 0xFF, out.bytes)); /* NaN in f16 and bf16 */
+                tsr_status_t st = tsr_w4a16_dequantize(g_handle, &l, blob.p, out.p, 0);
+                if (st) fail_msg("dequantize: %s | %s", tsr_status_string(st), tsr_last_error());
+                TSR_TEST_CUDA(cudaDeviceSynchronize());
+                std::vector<uint16_t> got((size_t)k * n + guard);
+                TSR_TEST_CUDA(cudaMemcpy(got.data(), out.p, out.bytes, cudaMemcpyDeviceToHost));
+                for (int r = 0; r < k; r++)
+                    for (int c = 0; c < n; c++) {
+                        size_t gi = (size_t)w.g_idx[r] * n + c;
+                        double s = ref_b16_to_double(ref_double_to_b16(ref_b16_to_double(w.scale[gi], TSR_DTYPE_F16), dt), dt);
+                        uint16_t want = ref_double_to_b16((w.q[(size_t)r * n + c] - w.zero[gi]) * s, dt);
+                        if (got[(size_t)r * n + c] != want)
+                            fail_msg("fmt %d g=%d asym=%d act=%d %s: w[%d][%d] = 0x%04x, want 0x%04x (seed %llu)", f,
+                                     groups[g], asym, act, tsr_dtype_name(dt), r, c, got[(size_t)r * n + c], want,
+                                     (unsigned long long)g_seed);
+                    }
+                for (int j = 0; j < guard; j++) assert_int_equal(got[(size_t)k * n + j], 0xFFFF);
+                cudaFree(blob.p);
+                cudaFree(out.p);
+                ref_w4a16_free(&w);
+            }
+    printf("%d dequantisations checked\n", i);
+}
+
+static void test_dequantize_rejects_bad_input(void **state)
+{
+    (void)state;
+    tsr_w4a16_layout_t l;
+    assert_int_equal(tsr_w4a16_layout(128, 128, 64, TSR_DTYPE_F16, 0, 0, &l), 0);
+    dev_buf blob = dev_new(l.total_bytes), out = dev_new(128 * 128 * 2 + 16);
+    TSR_EXPECT_ERROR(tsr_w4a16_dequantize(NULL, &l, blob.p, out.p, 0), TSR_STATUS_INVALID_VALUE, "handle is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_dequantize(g_handle, NULL, blob.p, out.p, 0), TSR_STATUS_INVALID_VALUE, "l is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_dequantize(g_handle, &l, NULL, out.p, 0), TSR_STATUS_INVALID_VALUE, "packed is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_dequantize(g_handle, &l, blob.p, NULL, 0), TSR_STATUS_INVALID_VALUE, "w is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_dequantize(g_handle, &l, blob.p, (char *)out.p + 8, 0), TSR_STATUS_MISALIGNED_POINTER,
+                     "must be aligned to 16 bytes");
+    tsr_w4a16_layout_t bad = l;
+    bad.groups++;
+    TSR_EXPECT_ERROR(tsr_w4a16_dequantize(g_handle, &bad, blob.p, out.p, 0), TSR_STATUS_INVALID_VALUE,
+                     "differs from what tsr_w4a16_layout computes");
+    cudaFree(blob.p);
+    cudaFree(out.p);
+}
+
 static void test_gemm_rejects_bad_input(void **state)
 {
     (void)state;
@@ -316,6 +379,8 @@ int main(void)
         cmocka_unit_test(test_every_combination),
         cmocka_unit_test(test_every_config),
         cmocka_unit_test(test_device_pack_matches_host),
+        cmocka_unit_test(test_dequantize),
+        cmocka_unit_test(test_dequantize_rejects_bad_input),
         cmocka_unit_test(test_gemm_rejects_bad_input),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #include "support.h"
 #include "tessera/w4a16.h"
 #include "ref/w4a16_ref.h"
+#include "w4a16_format.h" /* the placement functions themselves */
 
 static uint64_t g_seed;
 
@@ -48,6 +49,29 @@ static void roundtrip(tsr_w4a16_format_t fmt, int k, int n, int group, int asym,
     free(gi);
     free(blob);
     ref_w4a16_free(&w);
+}
+
+/* tsr_w4a16_nibble_of (used by the dequantiser) inverts tsr_w4a16_nibble_coord
+ * (used by the packers and, through the fragment layout, the kernel) on every
+ * nibble of a tile, and no two nibbles claim the same element. */
+static void test_nibble_of_inverts_nibble_coord(void **state)
+{
+    (void)state;
+    static unsigned char seen[TSR_W4A16_TILE_K][TSR_W4A16_TILE_N];
+    memset(seen, 0, sizeof seen);
+    for (int w = 0; w < TSR_W4A16_WARPS; w++)
+        for (int lane = 0; lane < 32; lane++)
+            for (int ks = 0; ks < 4; ks++)
+                for (int p = 0; p < 8; p++) {
+                    int k, n, word, q;
+                    tsr_w4a16_nibble_coord(0, 0, w, lane, ks, p, &k, &n);
+                    assert_in_range(k, 0, TSR_W4A16_TILE_K - 1);
+                    assert_in_range(n, 0, TSR_W4A16_TILE_N - 1);
+                    assert_int_equal(seen[k][n]++, 0);
+                    tsr_w4a16_nibble_of(k, n, &word, &q);
+                    assert_int_equal(word, w * 128 + lane * 4 + ks);
+                    assert_int_equal(q, p);
+                }
 }
 
 static void test_roundtrip_every_format(void **state)
@@ -146,6 +170,7 @@ int main(void)
 {
     g_seed = tsr_test_seed("w4a16_pack");
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_nibble_of_inverts_nibble_coord),
         cmocka_unit_test(test_roundtrip_every_format),
         cmocka_unit_test(test_roundtrip_act_order),
         cmocka_unit_test(test_layout_accepts_tp_shapes),

@@ -1,6 +1,7 @@
 /* W4A16 packing on the GPU: the same placement as the host packer (both walk
  * csrc/w4a16_format.h), one thread per packed word, so that repacking a large
- * checkpoint runs at memory speed instead of minutes on the host. */
+ * checkpoint runs at memory speed instead of minutes on the host; and the way
+ * back, dequantisation of a packed weight to a dense matrix. */
 #include "common/device.cuh"
 
 extern "C" {
@@ -71,4 +72,63 @@ extern "C" cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *p, cud
     size_t cells = (size_t)p->groups * p->n_padded;
     auto w4a16_pack_scales = w4a16_pack_scales_kernel;
     return TSR_LAUNCH(w4a16_pack_scales, dim3((unsigned)((cells + 255) / 256)), dim3(256), 0, stream, *p);
+}
+
+/* ---- dequantisation to dense [k][n] ---------------------------------------------
+ * One block per (k-tile, n-tile): the tile's 4 KB of codes and its groups'
+ * scales and zeros come into shared memory with coalesced loads; then each
+ * thread writes four runs of 8 columns of one row as 16-byte stores (16
+ * neighbouring threads cover a row's 128 columns). The value is (q - z) * s
+ * rounded once to the dtype: what the gemm's dequantiser computes. */
+__global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_dequant_kernel(tsr_w4a16_dequant_args_t p)
+{
+    TSR_STATIC_SMEM(uint32_t, words, TSR_W4A16_TILE_WORDS);
+    TSR_STATIC_SMEM(uint16_t, scales, 2 * TSR_W4A16_TILE_N);
+    TSR_STATIC_SMEM(uint8_t, zeros, TSR_W4A16_TILE_N);
+    const int kt = (int)blockIdx.x, nt = (int)blockIdx.y, tid = threadIdx.x;
+    const uint32_t *tile = p.qweight + ((size_t)nt * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS;
+    st_shared(&words[tid * 4], ld_global((const uint4 *)(tile + tid * 4)));
+    const int g0 = kt * TSR_W4A16_TILE_K / p.group_size, ngroups = p.group_size == 32 ? 2 : 1;
+    if (tid < TSR_W4A16_TILE_N * ngroups) {
+        int G = g0 + tid / TSR_W4A16_TILE_N, pos = nt * TSR_W4A16_TILE_N + tid % TSR_W4A16_TILE_N;
+        st_shared(&scales[tid], ld_global(p.scales + (size_t)G * p.n_padded + pos));
+    }
+    if (p.has_zeros && tid < TSR_W4A16_TILE_N / 2 * ngroups) {
+        int G = g0 + tid / (TSR_W4A16_TILE_N / 2);
+        size_t byte = ((size_t)G * p.n_padded + nt * TSR_W4A16_TILE_N) / 2 + tid % (TSR_W4A16_TILE_N / 2);
+        st_shared(&zeros[tid], ld_global(p.zeros + byte));
+    }
+    __syncthreads();
+#pragma unroll 1
+    for (int i = 0; i < 4; i++) {
+        const int c = tid + i * TSR_W4A16_THREADS, kk = c / 16, n0 = (c % 16) * 8;
+        const int k = kt * TSR_W4A16_TILE_K + kk, n = nt * TSR_W4A16_TILE_N + n0;
+        if (k >= p.k || n >= p.n) continue; /* n % 8 == 0: a run is all in or all out */
+        const int gl = k / p.group_size - g0;
+        uint16_t v[8];
+#pragma unroll
+        for (int j = 0; j < 8; j++) {
+            int word, q;
+            tsr_w4a16_nibble_of(kk, n0 + j, &word, &q);
+            int code = (int)(ld_shared<uint32_t>(&words[word]) >> (4 * q)) & 15;
+            int pos = gl * TSR_W4A16_TILE_N + tsr_w4a16_scale_position(n0 + j);
+            int z = p.has_zeros ? (ld_shared<uint8_t>(&zeros[pos / 2]) >> (4 * (pos & 1))) & 15 : 8;
+            uint16_t sb = ld_shared<uint16_t>(&scales[pos]);
+            /* (q - z) * s is exact in fp32; one rounding to the dtype */
+            float s = p.bf16 ? __bfloat162float(__ushort_as_bfloat16(sb)) : __half2float(__ushort_as_half(sb));
+            float x = (float)(code - z) * s;
+            v[j] = p.bf16 ? __bfloat16_as_ushort(__float2bfloat16_rn(x)) : __half_as_ushort(__float2half_rn(x));
+        }
+        const int row = p.perm ? ld_global(p.perm + k) : k;
+        st_global((uint4 *)(p.out + (size_t)row * p.n + n),
+                  make_uint4(v[0] | (unsigned)v[1] << 16, v[2] | (unsigned)v[3] << 16, v[4] | (unsigned)v[5] << 16,
+                             v[6] | (unsigned)v[7] << 16));
+    }
+}
+
+extern "C" cudaError_t tsr_w4a16_launch_dequant(const tsr_w4a16_dequant_args_t *p, cudaStream_t stream)
+{
+    auto w4a16_dequant = w4a16_dequant_kernel;
+    return TSR_LAUNCH(w4a16_dequant, dim3((unsigned)p->k_tiles, (unsigned)p->n_tiles), dim3(TSR_W4A16_THREADS), 0,
+                      stream, *p);
 }

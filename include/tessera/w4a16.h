@@ -8,7 +8,8 @@
  *   tsr_w4a16_unpack_host()     back to plain int4 + scales (+ zeros)
  *   tsr_w4a16_can_implement()   whether (and why not) a problem runs
  *   tsr_w4a16_workspace_size()  bytes of workspace a gemm needs
- *   tsr_w4a16_gemm()            the product, on a caller-given stream */
+ *   tsr_w4a16_gemm()            the product, on a caller-given stream
+ *   tsr_w4a16_dequantize()      the packed weight as a dense matrix, on the GPU */
 #ifndef TESSERA_W4A16_H
 #define TESSERA_W4A16_H
 
@@ -115,6 +116,15 @@ tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layou
 tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, const void *a,
                             const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
                             cudaStream_t stream);
+
+/* Dequantises a packed weight to a dense matrix: w[k][n] = (q - z) * s rounded
+ * once to layout->dtype, the values tsr_w4a16_gemm multiplies, with rows in
+ * the checkpoint's order (act-order undone). For prefill, where a dense GEMM
+ * (cuBLAS) on the result may beat the fused kernel, and for inspecting a pack.
+ * packed: the device blob from a pack call, 16-byte aligned
+ * w:      device [k][n] row-major, layout->dtype, 16-byte aligned */
+tsr_status_t tsr_w4a16_dequantize(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, const void *packed, void *w,
+                                  cudaStream_t stream);
 
 /* ---- configurations: for ktune and benchmarks ---------------------------------
  * tsr_w4a16_gemm picks a configuration (tile rows, pipeline depth) itself: from
