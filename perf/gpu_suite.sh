@@ -7,6 +7,7 @@
 #   OUT=/some/dir perf/gpu_suite.sh      results in $OUT (the device tool's way)
 #   TSR_SUITE_QUICK=1 perf/gpu_suite.sh  fewer samples and shapes (a first look)
 #   TSR_SUITE_TUNE=1 perf/gpu_suite.sh   also ktune (TSR_SUITE_TUNE_MODEL, llama3-8b)
+#   TSR_SUITE_EMU=1 perf/gpu_suite.sh    also the emulated suites (CI runs them anyway)
 # cmocka: if pkg-config cannot find it and .debs/ holds Debian's libcmocka .debs
 # (perf/gpu_suite_prepare.sh fetches them), they are unpacked into /tmp.
 set -uo pipefail
@@ -39,16 +40,21 @@ cmake --build build-gpu -j"$JOBS" >>"$log" 2>&1 || { say "build failed"; tail -4
 say "built"
 
 status=0
-ctest --test-dir build-gpu -L gpu --output-on-failure >"$dest/tests_gpu.txt" 2>&1 || status=1
+# every step has a time limit of its own, so that one that hangs or crawls
+# cannot take the later ones with it (the device gives 10 minutes a call)
+lim() { timeout --kill-after=10 "$@"; }
+lim 240 ctest --test-dir build-gpu -L gpu --output-on-failure >"$dest/tests_gpu.txt" 2>&1 || status=1
 say "gpu tests: $(grep -E 'tests passed|tests failed' "$dest/tests_gpu.txt" | tail -1)"
-ctest --test-dir build-gpu -L emu -j"$JOBS" --output-on-failure >"$dest/tests_emu.txt" 2>&1 || status=1
-say "emu tests: $(grep -E 'tests passed|tests failed' "$dest/tests_emu.txt" | tail -1)"
+if [ -n "${TSR_SUITE_EMU:-}" ]; then # CI runs these on every change; here only when asked
+  lim 240 ctest --test-dir build-gpu -L emu -j"$JOBS" --output-on-failure >"$dest/tests_emu.txt" 2>&1 || status=1
+  say "emu tests: $(grep -E 'tests passed|tests failed' "$dest/tests_emu.txt" | tail -1)"
+fi
 
 san="$dest/sanitizer.txt"
 : >"$san"
 for t in build-gpu/tests/*_gpu; do
   if command -v compute-sanitizer >/dev/null 2>&1; then
-    TSR_TEST_SEED=1 compute-sanitizer --tool memcheck --error-exitcode 3 "$t" >>"$san" 2>&1 || status=1
+    TSR_TEST_SEED=1 lim 180 compute-sanitizer --tool memcheck --error-exitcode 3 "$t" >>"$san" 2>&1 || status=1
   fi
 done
 say "compute-sanitizer memcheck: $(grep -c 'ERROR SUMMARY: 0 errors' "$san") clean of $(ls build-gpu/tests/*_gpu | wc -l) suites"
@@ -57,32 +63,32 @@ export TSR_COMMIT=${TSR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo
 b=build-gpu/perf/bench_w4a16
 quick=()
 [ -n "${TSR_SUITE_QUICK:-}" ] && quick=(--quick --m 1,16,64,1024)
-$b --dtype f16 "${quick[@]}" --json "$dest/w4a16_f16.json" >"$dest/w4a16_f16.md" 2>>"$log" || status=1
+lim 240 $b --dtype f16 "${quick[@]}" --json "$dest/w4a16_f16.json" >"$dest/w4a16_f16.md" 2>>"$log" || status=1
 say "w4a16 f16 vs cuBLAS done"
-$b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
+lim 240 $b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
 say "w4a16 bf16 vs cuBLAS done"
-$b --dtype f16 --models 70b --m 1,4,16 --config 3 --dequant-from 0 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
+lim 120 $b --dtype f16 --models 70b --m 1,4,16 --config 3 --dequant-from 0 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
 say "w4a16 decode config 3 done"
-$b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
+lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 dump=/tmp/tsr_df11_tensors
 mkdir -p "$dump"
-build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --dump "$dump" --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
+lim 300 build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --dump "$dump" --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
 say "df11 decode done"
 # the dfloat11 package's decoder on the same tensors (its wheels carried in .wheels/)
 if ls .wheels/dfloat11-*.whl >/dev/null 2>&1 && python3 -c "import cupy" 2>/dev/null; then
-  { python3 perf/bench_df11_peer.py --selftest --wheels .wheels &&
-    python3 perf/bench_df11_peer.py --wheels .wheels --dump "$dump" --max-mb "${TSR_PEER_MAX_MB:-256}" \
+  { lim 60 python3 perf/bench_df11_peer.py --selftest --wheels .wheels &&
+    lim 240 python3 perf/bench_df11_peer.py --wheels .wheels --dump "$dump" --max-mb "${TSR_PEER_MAX_MB:-256}" \
       --ours "$dest/df11.json" --json "$dest/df11_dfloat11.json" >"$dest/df11_vs_dfloat11.md"; } 2>>"$log" || status=1
   say "df11 vs the dfloat11 package done"
 else
   say "no .wheels/dfloat11-*.whl or no CuPy here: the dfloat11 comparison skipped"
 fi
 rm -rf "$dump"
-build-gpu/perf/bench_df11_encode >"$dest/df11_encode.md" 2>>"$log" || status=1
+lim 120 build-gpu/perf/bench_df11_encode >"$dest/df11_encode.md" 2>>"$log" || status=1
 say "df11 encoder (CPU, one core) done"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
-  python3 perf/bench_tinygemm.py --json "$dest/tinygemm.json" >>"$log" 2>&1 || status=1
+  lim 240 python3 perf/bench_tinygemm.py --json "$dest/tinygemm.json" >>"$log" 2>&1 || status=1
   python3 perf/merge_report.py "$dest/w4a16_bf16.json" "$dest/tinygemm.json" >"$dest/w4a16_vs_tinygemm.md" 2>>"$log" || status=1
   say "tinygemm done"
 else
@@ -91,8 +97,8 @@ fi
 if [ -n "${TSR_SUITE_TUNE:-}" ]; then
   # ktune on this GPU: a cache of its own in $dest, then tuned against heuristic
   export TESSERA_CACHE_DIR="$dest/tuning"
-  build-gpu/tools/ktune tune --model "${TSR_SUITE_TUNE_MODEL:-llama3-8b}" --dtype f16 >"$dest/ktune_tune.txt" 2>&1 || status=1
-  build-gpu/tools/ktune bench --model "${TSR_SUITE_TUNE_MODEL:-llama3-8b}" --dtype f16 >"$dest/ktune_bench.md" 2>&1 || status=1
+  lim 300 build-gpu/tools/ktune tune --model "${TSR_SUITE_TUNE_MODEL:-llama3-8b}" --dtype f16 >"$dest/ktune_tune.txt" 2>&1 || status=1
+  lim 120 build-gpu/tools/ktune bench --model "${TSR_SUITE_TUNE_MODEL:-llama3-8b}" --dtype f16 >"$dest/ktune_bench.md" 2>&1 || status=1
   say "ktune tune + bench done (cache in $dest/tuning)"
 fi
 
