@@ -523,6 +523,70 @@ static void test_emu_reports_unwritten_smem(void **state)
     cudaFree(out);
 }
 
+/* Shared-memory races: each kernel below has one on purpose, except the
+ * `mode` 0 controls, which synchronise where the others do not. */
+__global__ void smem_race_kernel(int mode, float *out, const float *src)
+{
+    TSR_STATIC_SMEM(float, s, 64);
+    int t = threadIdx.x;
+    if (mode == 0 || mode == 1) { /* read-after-write across warps; mode 0 with the barrier */
+        st_shared(&s[t], (float)t);
+        if (mode == 0) __syncthreads();
+        st_global(out + t, ld_shared<float>(&s[t >= 32 ? t - 32 : t])); /* warp 1 reads warp 0's */
+    } else if (mode == 2) { /* write-after-read: warp 1 overwrites what warp 0 read */
+        st_shared(&s[t], (float)t);
+        __syncthreads();
+        /* thread 63, the last at the barrier, runs on first in the emulation:
+         * it stays out, so that every read below comes before its write */
+        if (t < 32) st_global(out + t, ld_shared<float>(&s[t + 32]));
+        else if (t < 63) st_shared(&s[t], -1.f);
+    } else if (mode == 3) { /* cp.async landed for its thread only: read before wait_group */
+        if (t < 16) cp_async_16_zfill(&s[4 * t], src + 4 * t, 16);
+        cp_async_commit();
+        __syncthreads();
+        st_global(out + t, ld_shared<float>(&s[63 - t]));
+        cp_async_wait<0>();
+    } else { /* mode 4: within one warp, __syncwarp orders a lane's store and another's load */
+        st_shared(&s[t], (float)t);
+        __syncwarp();
+        st_global(out + t, ld_shared<float>(&s[t ^ 1]));
+    }
+}
+
+static void test_emu_reports_smem_races(void **state)
+{
+    (void)state;
+    float *out = dev_alloc<float>(64), *src = dev_alloc<float>(64);
+    TSR_TEST_CUDA(cudaMemset(src, 0, 64 * sizeof(float)));
+    const struct {
+        int mode, threads, faults;
+        const char *says;
+    } cases[] = {
+        {0, 64, 0, NULL},
+        {1, 64, 1, "wrote since the last barrier"},
+        {2, 64, 1, "read since the last barrier"},
+        {3, 64, 1, "cp.async into it is in flight"},
+        {4, 32, 0, NULL},
+    };
+    auto k = smem_race_kernel;
+    for (const auto &c : cases) {
+        tsr_simt_set_record_faults(1);
+        TSR_TEST_CUDA(TSR_LAUNCH(k, dim3(1), dim3(c.threads), 0, 0, c.mode, out, (const float *)src));
+        char msg[800] = {0};
+        int n = tsr_simt_take_faults(msg, sizeof msg);
+        tsr_simt_set_record_faults(0);
+        printf("mode %d: %d fault(s)%s%s\n", c.mode, n, n ? ", first: " : "", msg);
+        if (c.faults == 0) {
+            assert_int_equal(n, 0);
+        } else {
+            assert_true(n >= 1);
+            assert_non_null(strstr(msg, c.says));
+        }
+    }
+    cudaFree(out);
+    cudaFree(src);
+}
+
 __global__ void bad_meta_kernel(float *out)
 {
     uint32_t a[4] = {0x3c003c00u, 0x3c003c00u, 0x3c003c00u, 0x3c003c00u}, b[4] = {0, 0, 0, 0};
@@ -596,6 +660,7 @@ int main(void)
 #if defined(TSR_EMU)
         cmocka_unit_test(test_emu_reports_global_oob),
         cmocka_unit_test(test_emu_reports_unwritten_smem),
+        cmocka_unit_test(test_emu_reports_smem_races),
         cmocka_unit_test(test_emu_rejects_undefined_metadata),
         cmocka_unit_test(test_emu_guard_page),
 #endif

@@ -289,8 +289,9 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
             st_shared<int>(flag, atom_add_acq_rel_gpu(lock, 1) == count - 1);
         }
         __syncthreads();
+        /* read by all before tid 0 writes it again: the next epilogue comes
+         * after at least one more item, whose loop barrier orders the two */
         const int last = ld_shared<int>(flag);
-        __syncthreads(); /* the flag is read before the next column rewrites it */
         if (!last) return;
         /* its own partial too from memory: the same order whoever is last */
         w4a16_zero<MBW, NJ>(acc);

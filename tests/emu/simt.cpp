@@ -54,9 +54,20 @@ struct Fiber {
     long next_group = 0;
 };
 
+/* What the shadow knows of one byte of shared memory: whether anyone wrote it
+ * since launch, who last wrote it and who read it in which barrier epoch
+ * (block __syncthreads count) and warp epoch (the warp's collective count),
+ * and whether a cp.async into it is still in flight. Threads are stored +1,
+ * so that zero (calloc) means nobody. */
+struct SmemCell {
+    uint32_t w_epoch, w_wgen, r_epoch, r_wgen;
+    uint16_t writer, reader, pending;
+    uint8_t written, r_multi; /* r_multi: 0 one reader, 1 several of one warp, 2 of several warps */
+};
+
 struct Block {
     unsigned char *smem = nullptr; /* dynamic part, then the static part */
-    unsigned char *shadow = nullptr;
+    SmemCell *shadow = nullptr;
     size_t dyn_bytes = 0, static_used = 0, total = 0;
     std::vector<std::pair<size_t, size_t>> static_slots; /* offset, bytes */
     int live = 0, arrived = 0;
@@ -92,10 +103,13 @@ void yield_to_scheduler()
     swapcontext(&f->ctx, &g_launch->sched);
 }
 
+enum SmemWrite { kStore, kAsyncIssue, kAsyncDone };
+void smem_write(const void *p, size_t bytes, SmemWrite kind);
+
 void complete_copy(const Copy &c)
 {
     memcpy(c.dst, c.data, (size_t)c.bytes);
-    tsr_simt_smem_mark(c.dst, (size_t)c.bytes);
+    smem_write(c.dst, (size_t)c.bytes, kAsyncDone);
 }
 
 void drain_copies(Fiber *f)
@@ -268,6 +282,63 @@ static bool in_smem(const Block *b, const void *p, size_t bytes)
     return c >= b->smem && c + bytes <= b->smem + b->total;
 }
 
+/* ---- shared-memory race detection ---------------------------------------
+ * Two accesses of one byte by different threads, at least one a write, with
+ * no __syncthreads between them (and, within a warp, no warp collective) race
+ * on the hardware whatever order the emulation ran them in. A cp.async counts
+ * as a write from its issue (the copy may land any time until wait_group). */
+namespace {
+int thread_id(const Fiber *f) { return f->warp * 32 + f->lane; }
+
+/* Whether an access by thread `me` conflicts with an earlier one by `other`
+ * (thread id) made in block epoch `epoch` and warp epoch `wgen`. */
+bool conflicts(const Fiber *f, int other, uint32_t epoch, uint32_t wgen)
+{
+    const Block *b = f->block;
+    if (other == thread_id(f) || epoch != b->gen) return false;
+    if (other / 32 != f->warp) return true;
+    return wgen == b->warps[(size_t)f->warp].gen;
+}
+
+void smem_write(const void *p, size_t bytes, SmemWrite kind)
+{
+    Fiber *f = self();
+    Block *b = f->block;
+    const int me = thread_id(f);
+    const uint32_t wgen = b->warps[(size_t)f->warp].gen;
+    size_t off = (size_t)((const unsigned char *)p - b->smem);
+    for (size_t i = 0; i < bytes; i++) {
+        SmemCell &c = b->shadow[off + i];
+        if (kind == kAsyncDone) { /* checked at issue; now it has landed */
+            c.written = 1;
+            c.pending = 0;
+            c.writer = (uint16_t)(me + 1);
+            c.w_epoch = b->gen;
+            c.w_wgen = wgen;
+            continue;
+        }
+        if (c.writer && conflicts(f, c.writer - 1, c.w_epoch, c.w_wgen)) {
+            tsr_simt_fault("shared-memory race: writes byte offset %zu, which thread %d wrote since the last barrier",
+                           off + i, c.writer - 1);
+            return;
+        }
+        if (c.reader && c.r_epoch == b->gen && (c.reader - 1 != me || c.r_multi)) {
+            bool same_warp = c.r_multi < 2 && (c.reader - 1) / 32 == f->warp;
+            if (!same_warp || c.r_wgen == wgen) {
+                tsr_simt_fault("shared-memory race: writes byte offset %zu, which thread %d%s read since the last barrier",
+                               off + i, c.reader - 1, c.r_multi ? " (and others)" : "");
+                return;
+            }
+        }
+        c.writer = (uint16_t)(me + 1);
+        c.w_epoch = b->gen;
+        c.w_wgen = wgen;
+        if (kind == kAsyncIssue) c.pending = (uint16_t)(me + 1);
+        else c.written = 1;
+    }
+}
+} // namespace
+
 int tsr_simt_smem_mark(const void *p, size_t bytes)
 {
     Block *b = self()->block;
@@ -276,24 +347,47 @@ int tsr_simt_smem_mark(const void *p, size_t bytes)
                        b->total);
         return 0;
     }
-    memset(b->shadow + ((const unsigned char *)p - b->smem), 1, bytes);
+    smem_write(p, bytes, kStore);
     return 1;
 }
 
 int tsr_simt_smem_check(const void *p, size_t bytes, const char *what)
 {
-    Block *b = self()->block;
+    Fiber *f = self();
+    Block *b = f->block;
     if (!in_smem(b, p, bytes)) {
         tsr_simt_fault("%s: shared access of %zu bytes at %p is outside the block's %zu bytes of shared memory", what,
                        bytes, p, b->total);
         return 0;
     }
+    const int me = thread_id(f);
+    const uint32_t wgen = b->warps[(size_t)f->warp].gen;
     size_t off = (size_t)((const unsigned char *)p - b->smem);
-    for (size_t i = 0; i < bytes; i++)
-        if (!b->shadow[off + i]) {
+    for (size_t i = 0; i < bytes; i++) {
+        SmemCell &c = b->shadow[off + i];
+        if (c.pending) {
+            tsr_simt_fault("%s: reads shared byte offset %zu while thread %d's cp.async into it is in flight (no "
+                           "wait_group and barrier before the read)", what, off + i, c.pending - 1);
+            return 1;
+        }
+        if (!c.written) {
             tsr_simt_fault("%s: reads shared byte offset %zu, which no thread of the block has written", what, off + i);
             return 1; /* in range: the read itself is harmless, its value is poison */
         }
+        if (c.writer && conflicts(f, c.writer - 1, c.w_epoch, c.w_wgen)) {
+            tsr_simt_fault("%s: shared-memory race: reads byte offset %zu, which thread %d wrote since the last barrier",
+                           what, off + i, c.writer - 1);
+            return 1;
+        }
+        if (!c.reader || c.r_epoch != b->gen) {
+            c.reader = (uint16_t)(me + 1);
+            c.r_epoch = b->gen;
+            c.r_multi = 0;
+        } else if (c.reader - 1 != me) {
+            c.r_multi = (uint8_t)((c.reader - 1) / 32 == f->warp && c.r_multi < 2 ? 1 : 2);
+        }
+        c.r_wgen = wgen;
+    }
     return 1;
 }
 
@@ -382,6 +476,7 @@ void tsr_simt_cp_async(void *dst, const void *src, int cp_bytes, int src_bytes)
         return;
     }
     if (src_bytes < 0 || src_bytes > cp_bytes) tsr_simt_fault("cp.async src-size %d out of [0,%d]", src_bytes, cp_bytes);
+    smem_write(dst, (size_t)cp_bytes, kAsyncIssue);
     Copy c;
     c.dst = (unsigned char *)dst;
     c.bytes = cp_bytes;
@@ -593,7 +688,7 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
             b.dyn_bytes = (dyn_smem + 15) / 16 * 16;
             b.total = b.dyn_bytes + kStaticSmemBytes;
             b.smem = (unsigned char *)aligned_alloc(128, (b.total + 127) / 128 * 128);
-            b.shadow = (unsigned char *)calloc(b.total, 1);
+            b.shadow = (SmemCell *)calloc(b.total, sizeof(SmemCell));
             memset(b.smem, 0xff, b.total); /* poison: reads of unwritten shared memory show as NaN */
             b.live = (int)nthreads;
             b.warps.resize(nwarps);
