@@ -4,6 +4,7 @@
  * tiles; the GPU packer against the host packer byte for byte; and each kind
  * of bad input. Built as test_w4a16_emu (CPU emulation) and test_w4a16_gpu. */
 #include <string.h>
+#include <string>
 #include <vector>
 
 #include "support.h"
@@ -109,6 +110,7 @@ static void run_case(const gemm_case &tc)
     dev_buf ws = dev_new(ws_bytes);
     TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws_bytes ? ws_bytes : 16));
     const double tol = tc.dtype == TSR_DTYPE_BF16 ? 1.6e-2 : 2.5e-3;
+    std::vector<uint16_t> first;
     for (int rep = 0; rep < 2; rep++) {
         TSR_TEST_CUDA(cudaMemset(dc.p, 0xFF, c.size() * 2)); /* NaN poison: an unwritten element fails */
         st = tsr_w4a16_gemm(g_handle, &l, tc.m, da.p, blob.p, tc.bias ? db.p : nullptr, dc.p, ws.p, ws_bytes, 0);
@@ -130,7 +132,31 @@ static void run_case(const gemm_case &tc)
                 ref2 += want * want;
             }
         assert_true(sqrt(err2 / ref2) < (tc.dtype == TSR_DTYPE_BF16 ? 1e-2 : 2e-3));
+        if (rep == 0) first = c;
     }
+    /* Deterministic whatever order the blocks run and arrive in: once more with
+     * the emulation's scheduling shuffled (on a GPU the order varies by itself),
+     * bit for bit equal to the first run. */
+    const char *was = getenv("TSR_SIMT_SHUFFLE");
+    std::string saved = was ? was : "";
+    setenv("TSR_SIMT_SHUFFLE", std::to_string(g_seed | 1).c_str(), 1);
+    TSR_TEST_CUDA(cudaMemset(dc.p, 0xFF, c.size() * 2));
+    /* NaN in every partial slot (the locks, which lead the workspace, stay 0):
+     * a partial read before its block wrote it can no longer pass for the
+     * previous run's identical one */
+    const int slices = (tc.m + rows_per_block(tc.m) - 1) / rows_per_block(tc.m);
+    const size_t locks_bytes = ((size_t)((tc.n + 127) / 128) * slices * 4 + 255) / 256 * 256;
+    if (ws_bytes > locks_bytes) TSR_TEST_CUDA(cudaMemset((char *)ws.p + locks_bytes, 0xFF, ws_bytes - locks_bytes));
+    st = tsr_w4a16_gemm(g_handle, &l, tc.m, da.p, blob.p, tc.bias ? db.p : nullptr, dc.p, ws.p, ws_bytes, 0);
+    if (was) setenv("TSR_SIMT_SHUFFLE", saved.c_str(), 1);
+    else unsetenv("TSR_SIMT_SHUFFLE");
+    if (st) fail_msg("gemm (shuffled): %s | %s", tsr_status_string(st), tsr_last_error());
+    TSR_TEST_CUDA(cudaDeviceSynchronize());
+    TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
+    for (size_t x = 0; x < c.size(); x++)
+        if (c[x] != first[x])
+            fail_msg("fmt %d m=%d k=%d n=%d: C[%zu] = 0x%04x in a shuffled run, 0x%04x before (seed %llu)", tc.fmt, tc.m,
+                     tc.k, tc.n, x, c[x], first[x], (unsigned long long)g_seed);
     /* the locks are back at zero: they lead the workspace */
     int n_tiles = (tc.n + 127) / 128, bm = rows_per_block(tc.m);
     std::vector<int> locks((size_t)n_tiles * ((tc.m + bm - 1) / bm));
@@ -156,6 +182,9 @@ static void test_decode_shapes(void **state)
         {TSR_W4A16_FORMAT_AWQ, 16, 256, 264, 32, 1, 0, TSR_DTYPE_F16, 1},
         {TSR_W4A16_FORMAT_PLAIN, 7, 352, 136, -1, 1, 0, TSR_DTYPE_F16, 0},
         {TSR_W4A16_FORMAT_PLAIN, 1, 192, 128, 64, 0, 0, TSR_DTYPE_BF16, 1},
+        /* deep k, one column tile: every block shares it (4 to 7 partials,
+         * where the summation order matters to the last bit) */
+        {TSR_W4A16_FORMAT_GPTQ, 5, 1024, 120, 128, 1, 0, TSR_DTYPE_F16, 1},
     };
     for (const auto &c : cases) run_case(c);
 }

@@ -678,6 +678,21 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
     g_launch = &L;
     unsigned resident = resident_blocks();
     unsigned nwarps = (nthreads + 31) / 32;
+    /* TSR_SIMT_SHUFFLE=<seed>: blocks start in a random order and each
+     * scheduling round visits the threads in a random order, as a GPU may; a
+     * result that depends on which block or thread comes first shows up as a
+     * difference between runs */
+    static unsigned long launches = 0;
+    const char *shuffle_env = getenv("TSR_SIMT_SHUFFLE");
+    unsigned long long rng = shuffle_env ? strtoull(shuffle_env, nullptr, 0) : 0;
+    if (rng) rng ^= 0x9e3779b97f4a7c15ull * ++launches;
+    auto next_rand = [&rng](unsigned long bound) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        return (unsigned long)((rng >> 33) % bound);
+    };
+    std::vector<unsigned long> block_order(nblocks);
+    for (unsigned long i = 0; i < nblocks; i++) block_order[i] = i;
+    for (unsigned long i = nblocks; rng && i > 1; i--) std::swap(block_order[i - 1], block_order[next_rand(i)]);
 
     for (unsigned long first = 0; first < nblocks; first += resident) {
         unsigned long wave = nblocks - first < resident ? nblocks - first : resident;
@@ -693,7 +708,7 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
             b.live = (int)nthreads;
             b.warps.resize(nwarps);
             for (unsigned w = 0; w < nwarps; w++) b.warps[w].live = (int)(w + 1 < nwarps ? 32 : nthreads - 32 * w);
-            unsigned long lin = first + bi;
+            unsigned long lin = block_order[first + bi];
             uint3 bidx = {(unsigned)(lin % grid.x), (unsigned)(lin / grid.x % grid.y),
                           (unsigned)(lin / ((unsigned long)grid.x * grid.y))};
             for (unsigned t = 0; t < nthreads; t++) {
@@ -712,10 +727,14 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
          * released and no thread finished is a deadlock (a divergent barrier, or a
          * spin on a flag nobody resident will set). */
         int idle_rounds = 0;
+        std::vector<size_t> visit(fibers.size());
+        for (size_t i = 0; i < visit.size(); i++) visit[i] = i;
         for (;;) {
             bool any = false;
             unsigned long before = L.progress;
-            for (Fiber &f : fibers) {
+            for (size_t i = visit.size(); rng && i > 1; i--) std::swap(visit[i - 1], visit[next_rand(i)]);
+            for (size_t vi : visit) {
+                Fiber &f = fibers[vi];
                 if (f.done) continue;
                 any = true;
                 L.current = &f;
