@@ -84,6 +84,7 @@ struct Launch {
 };
 
 Launch *g_launch = nullptr;
+unsigned long long g_preempt_rng = 0; /* nonzero while a shuffled launch runs */
 int g_record = 0;
 int g_fault_count = 0;
 std::string g_first_fault;
@@ -393,6 +394,12 @@ int tsr_simt_smem_check(const void *p, size_t bytes, const char *what)
 
 int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
 {
+    /* shuffled scheduling also preempts a thread at random global accesses,
+     * so that other threads and blocks run between its loads and stores */
+    if (g_preempt_rng && g_launch && g_launch->current) {
+        g_preempt_rng = g_preempt_rng * 6364136223846793005ull + 1442695040888963407ull;
+        if ((g_preempt_rng >> 33) % 3 == 0) yield_to_scheduler();
+    }
     if (tsr_simt_alloc_contains(p, bytes)) return 1;
     tsr_simt_fault("%s: global access of %zu bytes at %p is outside every emulated allocation", what, bytes, p);
     return 0;
@@ -690,6 +697,7 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         return (unsigned long)((rng >> 33) % bound);
     };
+    g_preempt_rng = rng;
     std::vector<unsigned long> block_order(nblocks);
     for (unsigned long i = 0; i < nblocks; i++) block_order[i] = i;
     for (unsigned long i = nblocks; rng && i > 1; i--) std::swap(block_order[i - 1], block_order[next_rand(i)]);
@@ -764,5 +772,6 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
         }
     }
     g_launch = nullptr;
+    g_preempt_rng = 0;
     return cudaSuccess;
 }
