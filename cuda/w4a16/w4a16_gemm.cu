@@ -256,8 +256,8 @@ TSR_DEVICE float *w4a16_partial_slot(const tsr_w4a16_launch_args_t &p, int b, in
  * of them to arrive: each writes its partial to its own slot and counts itself
  * in the column's lock (atomic, acquire-release); the one that brings the count
  * to `count` sums all partials in block order (its own re-read too, so the sum
- * is the same whoever is last), stores C and resets the lock to 0, leaving the workspace as it found
- * it. Why this way: no block ever waits for another, so the kernel is correct
+ * is the same whoever is last), stores C and resets the lock to 0, leaving
+ * the workspace as it found it. Why this way: no block ever waits for another, so the kernel is correct
  * however many of its blocks the GPU runs at once (another stream's kernels,
  * MPS, green contexts), no block idles at the end of its run, and the fixed
  * summation order keeps results deterministic. `flag` is one int of shared
