@@ -50,6 +50,9 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
     return &k_configs[4];
 }
 
+/* The group size the kernels walk: per-channel is one group over the padded k. */
+static int kernel_group_size(const tsr_w4a16_layout_t *l) { return l->group_size == l->k ? l->k_padded : l->group_size; }
+
 static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
 {
     TSR_CHECK_PTR(fn, l);
@@ -184,8 +187,7 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     args.n_padded = l->n_padded;
     args.k_tiles = plan.k_tiles;
     args.n_tiles = plan.n_tiles;
-    /* per-channel: one group over the padded k as well */
-    args.group_size = l->group_size == l->k ? l->k_padded : l->group_size;
+    args.group_size = kernel_group_size(l);
     args.groups = l->groups;
     args.m_slices = plan.m_slices;
     args.blocks_per_slice = plan.blocks_per_slice;
@@ -307,7 +309,7 @@ tsr_status_t tsr_w4a16_dequantize(tsr_handle_t handle, const tsr_w4a16_layout_t 
     args.n_padded = l->n_padded;
     args.k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     args.n_tiles = l->n_padded / TSR_W4A16_TILE_N;
-    args.group_size = l->group_size == l->k ? l->k_padded : l->group_size; /* as the gemm resolves it */
+    args.group_size = kernel_group_size(l);
     args.has_zeros = l->has_zeros;
     args.bf16 = l->dtype == TSR_DTYPE_BF16;
     args.qweight = (const uint32_t *)(blob + l->qweight_offset);

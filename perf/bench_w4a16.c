@@ -70,22 +70,19 @@ static int run_blas(void *p, int i, cudaStream_t s)
 /* Prefill the other way: the packed weight dequantised to dense, then cuBLAS. */
 typedef struct dq_ctx {
     w4_ctx_t *w;
-    blas_ctx_t *b;
+    blas_ctx_t blas;  /* the dense run's, with every weight slot at `dense` */
     void *dense;
-    void **dense_set; /* b->rot entries, all `dense`: A and C still rotate */
+    void **dense_set; /* blas.rot entries, all `dense`: A and C still rotate */
 } dq_ctx_t;
 
 static int run_dq(void *p, int i, cudaStream_t s)
 {
     dq_ctx_t *c = p;
-    int r = i % c->w->rot;
-    if (tsr_w4a16_dequantize(c->w->h, &c->w->l, c->w->blobs[r], c->dense, s)) {
+    if (tsr_w4a16_dequantize(c->w->h, &c->w->l, c->w->blobs[i % c->w->rot], c->dense, s)) {
         fprintf(stderr, "tsr_w4a16_dequantize: %s\n", tsr_last_error());
         return 1;
     }
-    blas_ctx_t b = *c->b;
-    b.w = c->dense_set;
-    return run_blas(&b, i, s);
+    return run_blas(&c->blas, i, s);
 }
 
 static void **alloc_set(int rot, size_t bytes)
@@ -221,11 +218,12 @@ int main(int argc, char **argv)
             row.peer_us = tb.median_us;
             bench_report_add(&rep, &row);
             if (dequant_from > 0 && m >= dequant_from) {
-                dq_ctx_t dq = {&w, &b, NULL, NULL};
+                dq_ctx_t dq = {&w, b, NULL, NULL};
                 bench_stats_t td;
                 if (cudaMalloc(&dq.dense, wbytes) != cudaSuccess) return 1;
                 dq.dense_set = calloc((size_t)b.rot, sizeof *dq.dense_set);
                 for (int r = 0; r < b.rot; r++) dq.dense_set[r] = dq.dense;
+                dq.blas.w = dq.dense_set;
                 snprintf(label, sizeof label, "tessera dequantize+cublas %s %s m=%d", L->model, L->name, m);
                 if (bench_time(label, run_dq, &dq, 5, samples, s, &td)) return 1;
                 cudaFree(dq.dense);

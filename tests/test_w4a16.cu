@@ -144,8 +144,8 @@ static void run_case(const gemm_case &tc)
     /* NaN in every partial slot (the locks, which lead the workspace, stay 0):
      * a partial read before its block wrote it can no longer pass for the
      * previous run's identical one */
-    const int slices = (tc.m + rows_per_block(tc.m) - 1) / rows_per_block(tc.m);
-    const size_t locks_bytes = ((size_t)((tc.n + 127) / 128) * slices * 4 + 255) / 256 * 256;
+    const int n_tiles = (tc.n + 127) / 128, bm = rows_per_block(tc.m), slices = (tc.m + bm - 1) / bm;
+    const size_t locks_bytes = ((size_t)n_tiles * slices * 4 + 255) / 256 * 256;
     if (ws_bytes > locks_bytes) TSR_TEST_CUDA(cudaMemset((char *)ws.p + locks_bytes, 0xFF, ws_bytes - locks_bytes));
     st = tsr_w4a16_gemm(g_handle, &l, tc.m, da.p, blob.p, tc.bias ? db.p : nullptr, dc.p, ws.p, ws_bytes, 0);
     if (was) setenv("TSR_SIMT_SHUFFLE", saved.c_str(), 1);
@@ -158,8 +158,7 @@ static void run_case(const gemm_case &tc)
             fail_msg("fmt %d m=%d k=%d n=%d: C[%zu] = 0x%04x in a shuffled run, 0x%04x before (seed %llu)", tc.fmt, tc.m,
                      tc.k, tc.n, x, c[x], first[x], (unsigned long long)g_seed);
     /* the locks are back at zero: they lead the workspace */
-    int n_tiles = (tc.n + 127) / 128, bm = rows_per_block(tc.m);
-    std::vector<int> locks((size_t)n_tiles * ((tc.m + bm - 1) / bm));
+    std::vector<int> locks((size_t)n_tiles * slices);
     TSR_TEST_CUDA(cudaMemcpy(locks.data(), ws.p, locks.size() * 4, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < locks.size(); i++)
         if (locks[i] != 0) fail_msg("lock %zu left at %d", i, locks[i]);

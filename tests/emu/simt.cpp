@@ -84,7 +84,14 @@ struct Launch {
 };
 
 Launch *g_launch = nullptr;
-unsigned long long g_preempt_rng = 0; /* nonzero while a shuffled launch runs */
+unsigned long long g_shuffle_rng = 0; /* nonzero while a shuffled launch runs (TSR_SIMT_SHUFFLE) */
+
+/* A number below `bound` from the shuffled launch's generator. */
+unsigned long shuffle_rand(unsigned long bound)
+{
+    g_shuffle_rng = g_shuffle_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (unsigned long)((g_shuffle_rng >> 33) % bound);
+}
 int g_record = 0;
 int g_fault_count = 0;
 std::string g_first_fault;
@@ -291,14 +298,24 @@ static bool in_smem(const Block *b, const void *p, size_t bytes)
 namespace {
 int thread_id(const Fiber *f) { return f->warp * 32 + f->lane; }
 
-/* Whether an access by thread `me` conflicts with an earlier one by `other`
- * (thread id) made in block epoch `epoch` and warp epoch `wgen`. */
-bool conflicts(const Fiber *f, int other, uint32_t epoch, uint32_t wgen)
+/* Whether this thread's access races with an earlier one made in block epoch
+ * `epoch` and warp epoch `wgen` by other threads of warp `warp` (-1: of
+ * several warps); `only_me`: the earlier access was this thread's own. */
+bool races(const Fiber *f, bool only_me, int warp, uint32_t epoch, uint32_t wgen)
 {
     const Block *b = f->block;
-    if (other == thread_id(f) || epoch != b->gen) return false;
-    if (other / 32 != f->warp) return true;
+    if (only_me || epoch != b->gen) return false;
+    if (warp != f->warp) return true;
     return wgen == b->warps[(size_t)f->warp].gen;
+}
+bool races_with_writer(const Fiber *f, const SmemCell &c)
+{
+    return c.writer && races(f, c.writer - 1 == thread_id(f), (c.writer - 1) / 32, c.w_epoch, c.w_wgen);
+}
+bool races_with_readers(const Fiber *f, const SmemCell &c)
+{
+    return c.reader && races(f, c.reader - 1 == thread_id(f) && !c.r_multi, c.r_multi == 2 ? -1 : (c.reader - 1) / 32,
+                             c.r_epoch, c.r_wgen);
 }
 
 void smem_write(const void *p, size_t bytes, SmemWrite kind)
@@ -318,18 +335,15 @@ void smem_write(const void *p, size_t bytes, SmemWrite kind)
             c.w_wgen = wgen;
             continue;
         }
-        if (c.writer && conflicts(f, c.writer - 1, c.w_epoch, c.w_wgen)) {
+        if (races_with_writer(f, c)) {
             tsr_simt_fault("shared-memory race: writes byte offset %zu, which thread %d wrote since the last barrier",
                            off + i, c.writer - 1);
             return;
         }
-        if (c.reader && c.r_epoch == b->gen && (c.reader - 1 != me || c.r_multi)) {
-            bool same_warp = c.r_multi < 2 && (c.reader - 1) / 32 == f->warp;
-            if (!same_warp || c.r_wgen == wgen) {
-                tsr_simt_fault("shared-memory race: writes byte offset %zu, which thread %d%s read since the last barrier",
-                               off + i, c.reader - 1, c.r_multi ? " (and others)" : "");
-                return;
-            }
+        if (races_with_readers(f, c)) {
+            tsr_simt_fault("shared-memory race: writes byte offset %zu, which thread %d%s read since the last barrier",
+                           off + i, c.reader - 1, c.r_multi ? " (and others)" : "");
+            return;
         }
         c.writer = (uint16_t)(me + 1);
         c.w_epoch = b->gen;
@@ -375,7 +389,7 @@ int tsr_simt_smem_check(const void *p, size_t bytes, const char *what)
             tsr_simt_fault("%s: reads shared byte offset %zu, which no thread of the block has written", what, off + i);
             return 1; /* in range: the read itself is harmless, its value is poison */
         }
-        if (c.writer && conflicts(f, c.writer - 1, c.w_epoch, c.w_wgen)) {
+        if (races_with_writer(f, c)) {
             tsr_simt_fault("%s: shared-memory race: reads byte offset %zu, which thread %d wrote since the last barrier",
                            what, off + i, c.writer - 1);
             return 1;
@@ -396,10 +410,7 @@ int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
 {
     /* shuffled scheduling also preempts a thread at random global accesses,
      * so that other threads and blocks run between its loads and stores */
-    if (g_preempt_rng && g_launch && g_launch->current) {
-        g_preempt_rng = g_preempt_rng * 6364136223846793005ull + 1442695040888963407ull;
-        if ((g_preempt_rng >> 33) % 3 == 0) yield_to_scheduler();
-    }
+    if (g_shuffle_rng && g_launch && g_launch->current && shuffle_rand(3) == 0) yield_to_scheduler();
     if (tsr_simt_alloc_contains(p, bytes)) return 1;
     tsr_simt_fault("%s: global access of %zu bytes at %p is outside every emulated allocation", what, bytes, p);
     return 0;
@@ -691,16 +702,12 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
      * difference between runs */
     static unsigned long launches = 0;
     const char *shuffle_env = getenv("TSR_SIMT_SHUFFLE");
-    unsigned long long rng = shuffle_env ? strtoull(shuffle_env, nullptr, 0) : 0;
-    if (rng) rng ^= 0x9e3779b97f4a7c15ull * ++launches;
-    auto next_rand = [&rng](unsigned long bound) {
-        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
-        return (unsigned long)((rng >> 33) % bound);
-    };
-    g_preempt_rng = rng;
+    g_shuffle_rng = shuffle_env ? strtoull(shuffle_env, nullptr, 0) : 0;
+    if (g_shuffle_rng) g_shuffle_rng ^= 0x9e3779b97f4a7c15ull * ++launches;
+    const bool shuffle = g_shuffle_rng != 0;
     std::vector<unsigned long> block_order(nblocks);
     for (unsigned long i = 0; i < nblocks; i++) block_order[i] = i;
-    for (unsigned long i = nblocks; rng && i > 1; i--) std::swap(block_order[i - 1], block_order[next_rand(i)]);
+    for (unsigned long i = nblocks; shuffle && i > 1; i--) std::swap(block_order[i - 1], block_order[shuffle_rand(i)]);
 
     for (unsigned long first = 0; first < nblocks; first += resident) {
         unsigned long wave = nblocks - first < resident ? nblocks - first : resident;
@@ -740,7 +747,7 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
         for (;;) {
             bool any = false;
             unsigned long before = L.progress;
-            for (size_t i = visit.size(); rng && i > 1; i--) std::swap(visit[i - 1], visit[next_rand(i)]);
+            for (size_t i = visit.size(); shuffle && i > 1; i--) std::swap(visit[i - 1], visit[shuffle_rand(i)]);
             for (size_t vi : visit) {
                 Fiber &f = fibers[vi];
                 if (f.done) continue;
@@ -772,6 +779,6 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
         }
     }
     g_launch = nullptr;
-    g_preempt_rng = 0;
+    g_shuffle_rng = 0;
     return cudaSuccess;
 }
