@@ -180,13 +180,20 @@ def selftest(mod):
           f"(1..100003 weights, longest code {longest} bits)")
 
 
-def time_peer(cp, decode, vals, samples):
-    """Encodes with the package's code, decodes on the GPU, checks, times."""
+def peer_stream(mod, vals):
+    """The package's arrays for these weights, and the bytes they take."""
     exps, sign_mantissa = split(vals)
-    codec, luts, lens, codes, eof = peer_code(_MOD, exps)
+    _, luts, lens, codes, eof = peer_code(mod, exps)
     encoded, gaps, positions = pack_stream(exps, lens, codes, eof)
-    n, n_bytes = vals.size, encoded.size
     stored = encoded.nbytes + sign_mantissa.nbytes + positions.nbytes + gaps.nbytes + luts.nbytes
+    return exps, (luts, encoded, sign_mantissa, positions, gaps), stored
+
+
+def time_peer(mod, cp, decode, vals, samples):
+    """Encodes with the package's code, decodes on the GPU, checks, times."""
+    _, arrays, stored = peer_stream(mod, vals)
+    luts, encoded, _, positions, _ = arrays
+    n, n_bytes = vals.size, encoded.size
     # copies of the inputs that together exceed 2x L2, as bench_df11 rotates its containers
     l2 = cp.cuda.Device().attributes.get("L2CacheSize", 50 << 20)
     rot = max(1, min(64, math.ceil(2 * l2 / stored)))
@@ -196,7 +203,7 @@ def time_peer(cp, decode, vals, samples):
     shared = THREADS_PER_BLOCK * 4 + 4 + int((positions[1:].astype(np.int64) - positions[:-1]).max()) * 2
     args = []
     for _ in range(rot):
-        d = [cp.asarray(x) for x in (luts, encoded, sign_mantissa, positions, gaps)]
+        d = [cp.asarray(x) for x in arrays]
         args.append((*d, out, np.uint32(luts.shape[0]), np.uint32(n_bytes), np.uint32(n)))
     decode(grid, (THREADS_PER_BLOCK,), args[0], shared_mem=shared)
     cp.cuda.Device().synchronize()
@@ -232,7 +239,6 @@ def copy_gbs(cp):
 
 
 def main():
-    global _MOD
     ap = argparse.ArgumentParser()
     ap.add_argument("--wheels", required=True)
     ap.add_argument("--selftest", action="store_true")
@@ -243,9 +249,9 @@ def main():
     ap.add_argument("--max-mb", type=int, default=2048)
     ap.add_argument("--samples", type=int, default=20)
     args = ap.parse_args()
-    _MOD, ptx = load_peer(args.wheels)
+    mod, ptx = load_peer(args.wheels)
     if args.selftest:
-        selftest(_MOD)
+        selftest(mod)
         return
     if not args.dump or not (args.json or args.sizes_only):
         ap.error("--dump, and --json or --sizes-only, are needed")
@@ -254,14 +260,14 @@ def main():
     todo = [(f"{mb} MB stream", stream[:mb << 19]) for mb in man["streams_mb"] if mb <= args.max_mb]
     todo.append((man["block_label"], np.fromfile(os.path.join(args.dump, man["block_file"]), dtype="<u2")))
     if args.sizes_only:
-        sizes(todo)
+        sizes(mod, todo)
         return
     import cupy as cp
     decode = cp.RawModule(path=ptx).get_function("decode")
     rows = []
     bw = copy_gbs(cp)
     for label, vals in todo:
-        us, ratio, shared = time_peer(cp, decode, vals, args.samples)
+        us, ratio, shared = time_peer(mod, cp, decode, vals, args.samples)
         gbs = 2.0 * vals.size / (us * 1e-6) / 1e9
         rows.append({"label": label, "weights": int(vals.size), "median_us": us, "bf16_out_gbs": gbs,
                      "ratio_pct": ratio, "shared_mem": shared})
@@ -273,16 +279,13 @@ def main():
         report(json.load(open(args.ours)), res)
 
 
-def sizes(todo):
+def sizes(mod, todo):
     """What the package stores for each tensor set, and the bound: the exponents'
     entropy plus the raw sign+mantissa byte, as % of bf16."""
     print("| tensors | weights | dfloat11 stores, % of bf16 | exponent-entropy bound |")
     print("|---|---|---|---|")
     for label, vals in todo:
-        exps, sign_mantissa = split(vals)
-        _, luts, lens, codes, eof = peer_code(_MOD, exps)
-        encoded, gaps, positions = pack_stream(exps, lens, codes, eof)
-        stored = encoded.nbytes + sign_mantissa.nbytes + positions.nbytes + gaps.nbytes + luts.nbytes
+        exps, _, stored = peer_stream(mod, vals)
         p = np.bincount(exps, minlength=256) / exps.size
         h = -(p[p > 0] * np.log2(p[p > 0])).sum()
         print(f"| {label} | {vals.size} | {100 * stored / (2 * vals.size):.2f}% | {100 * (h / 8 + 1) / 2:.2f}% |", flush=True)
@@ -305,8 +308,6 @@ def report(ours, peer):
               f"{gbs:.0f} | {p['bf16_out_gbs']:.0f} | {100 * traffic / ours['copy_gbs']:.0f}% | {t['config']} | "
               f"{p['ratio_pct']:.2f}% of bf16 |")
 
-
-_MOD = None
 
 if __name__ == "__main__":
     main()
