@@ -30,21 +30,13 @@ TSR_DEVICE void cp_async_16_zfill(void *smem_dst, const void *gmem_src, int src_
 #endif
 }
 
-/* The same with an L2 evict-first hint: streamed weights are read once, and
- * should not push the activations (re-read by every block) out of L2. */
-TSR_DEVICE void cp_async_16_evict_first(void *smem_dst, const void *gmem_src)
-{
-#if defined(TSR_EMU)
-    tsr_simt_cp_async(smem_dst, gmem_src, 16, 16);
-#else
-    uint32_t d = (uint32_t)__cvta_generic_to_shared(smem_dst);
-    asm volatile("{\n"
-                 ".reg .b64 p;\n"
-                 "createpolicy.fractional.L2::evict_first.b64 p, 1.0;\n"
-                 "cp.async.cg.shared.global.L2::cache_hint [%0], [%1], 16, p;\n"
-                 "}\n" ::"r"(d), "l"(gmem_src));
-#endif
-}
+/* No L2 cache-hint variant (createpolicy + cp.async.L2::cache_hint) on
+ * purpose: ptxas 13.0 (and 13.1-13.3, fixed in 13.4) sometimes drops the
+ * createpolicy and leaves the LDGSTS reading an unset uniform register as its
+ * descriptor, which traps as an illegal instruction on sm_90. It hit 4 of our
+ * 24 W4A16 instantiations on the first H100 run (2026-11-22); public reports:
+ * IST-DASLab/marlin#44, triton-lang/triton#11660. The hint was a small L2
+ * nicety, not worth a miscompile. */
 
 TSR_DEVICE void cp_async_commit(void)
 {

@@ -147,7 +147,7 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, int item, int
     }
     /* Weights: the tile is 4096 contiguous bytes; thread t copies bytes 16t.. */
     const uint32_t *wsrc = p.qweight + ((size_t)nt * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS + tid * 4;
-    cp_async_16_evict_first(st + L::b_offset + tid * 16, wsrc);
+    cp_async_16_zfill(st + L::b_offset + tid * 16, wsrc, 16);
     /* Scales (and zeros) of the one or two groups this k-tile touches. */
     const int g0 = kt * TSR_W4A16_TILE_K / p.group_size;
     const int ngroups = p.group_size == 32 ? 2 : 1;
