@@ -40,15 +40,10 @@ TSR_HD uint16_t tsr_df11_join(uint8_t raw, uint8_t exponent)
 }
 
 /* A lane's substream: 32-bit words, codes MSB-first within each word value.
- * buf holds nbits valid bits at its top. The next two words wait in ahead0 and
- * ahead1, loaded two refills before they are needed: on the GPU a lane's
- * words come from global memory one after another, and without the lead every
- * 12th symbol or so would wait a full memory latency. No word past `end` is
- * ever read; `left` counts the words not yet moved into buf. */
+ * buf holds nbits valid bits at its top. */
 typedef struct tsr_df11_bits {
     uint64_t buf;
-    int nbits, left;
-    uint32_t ahead0, ahead1;
+    int nbits;
     const uint32_t *next, *end;
 } tsr_df11_bits_t;
 
@@ -56,10 +51,7 @@ TSR_HD void tsr_df11_bits_init(tsr_df11_bits_t *b, const uint32_t *words, uint32
 {
     b->buf = 0;
     b->nbits = 0;
-    b->left = (int)count;
-    b->ahead0 = count > 0 ? words[0] : 0;
-    b->ahead1 = count > 1 ? words[1] : 0;
-    b->next = words + (count < 2 ? count : 2);
+    b->next = words;
     b->end = words + count;
 }
 
@@ -69,12 +61,9 @@ TSR_HD void tsr_df11_bits_init(tsr_df11_bits_t *b, const uint32_t *words, uint32
  * code running past the substream's end (never reads past it). */
 TSR_HD int tsr_df11_decode_symbol(tsr_df11_bits_t *b, const uint16_t *lut, int code_bits)
 {
-    while (b->nbits <= 32 && b->left > 0) {
-        b->buf |= (uint64_t)b->ahead0 << (32 - b->nbits);
+    while (b->nbits <= 32 && b->next < b->end) {
+        b->buf |= (uint64_t)(*b->next++) << (32 - b->nbits);
         b->nbits += 32;
-        b->left--;
-        b->ahead0 = b->ahead1;
-        b->ahead1 = b->next < b->end ? *b->next++ : 0;
     }
     uint16_t e = lut[b->buf >> (64 - code_bits)];
     int len = e >> 8;

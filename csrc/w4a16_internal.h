@@ -17,6 +17,9 @@ tsr_status_t tsr_w4a16_build_perm(const char *fn, const tsr_w4a16_layout_t *l, c
 
 /* Kernel launchers (cuda/w4a16/): each returns the launch's CUDA error. */
 cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *args, cudaStream_t stream);
+/* How many blocks of configuration `config` one SM holds at once (occupancy
+ * query, cached per kernel); also sets the kernel's shared-memory limit. */
+cudaError_t tsr_w4a16_blocks_per_sm(int config, int bf16, int has_zeros, int *blocks_per_sm);
 /* a_perm[m][j] = a[m][perm[j]] for j < k (perm: device int32 [k_padded]). */
 cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *perm, void *a_perm, int m, int k,
                                        cudaStream_t stream);

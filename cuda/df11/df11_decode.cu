@@ -48,17 +48,6 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
     if (df11_find(a, t, p, &d) && d.ptr) st_global(d.ptr + (p - d.offset), v);
 }
 
-/* The (up to) 8 raw bytes of the group starting at element p; 0 past the end. */
-TSR_DEVICE uint64_t df11_load_raw(const tsr_df11_launch_args_t &a, uint64_t p)
-{
-    if (p >= a.symbols) return 0;
-    if (a.symbols - p >= TSR_DF11_GROUP)
-        return ld_global((const unsigned long long *)(a.raw + p)); /* p % 8 == 0, section 16-byte aligned */
-    uint64_t raw = 0;
-    for (uint64_t j = 0; p + j < a.symbols; j++) raw |= (uint64_t)ld_global(a.raw + p + j) << (8 * j);
-    return raw;
-}
-
 __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df11_launch_args_t a)
 {
     TSR_STATIC_SMEM(uint16_t, lut, 1 << TSR_DF11_MAX_CODE_BITS);
@@ -86,18 +75,18 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df
     tsr_df11_bits_init(&bits, a.stream + start, words);
 
     int t = 0;
-    uint64_t raw_next = df11_load_raw(a, tsr_df11_position(chunk, 0, lane, 0));
     for (int step = 0; step < TSR_DF11_STEPS; step++) {
         const uint64_t p0 = tsr_df11_position(chunk, step, lane, 0);
         if (p0 >= a.symbols) break;
         const int m = a.symbols - p0 < TSR_DF11_GROUP ? (int)(a.symbols - p0) : TSR_DF11_GROUP;
         /* raw bytes and results live in 64-bit registers, not arrays, so that
-         * a partial group's run-time index does not move them to local memory;
-         * the next step's raw bytes are loaded now, to arrive while this
-         * step's eight codes are decoded */
-        uint64_t lo = 0, hi = 0;
-        const uint64_t raw = raw_next;
-        if (step + 1 < TSR_DF11_STEPS) raw_next = df11_load_raw(a, tsr_df11_position(chunk, step + 1, lane, 0));
+         * a partial group's run-time index does not move them to local memory */
+        uint64_t raw = 0, lo = 0, hi = 0;
+        if (m == TSR_DF11_GROUP) {
+            raw = ld_global((const unsigned long long *)(a.raw + p0)); /* p0 % 8 == 0, section 16-byte aligned */
+        } else {
+            for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
+        }
 #pragma unroll
         for (int j = 0; j < TSR_DF11_GROUP; j++) {
             if (j >= m) break;

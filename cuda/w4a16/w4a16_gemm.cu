@@ -396,19 +396,34 @@ extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *
 }
 
 /* ---- instantiation: one per line of TSR_W4A16_CONFIGS x dtype x zeros -------- */
+/* Sets the kernel's shared-memory limit and asks how many of its blocks fit on
+ * one SM; both once per instantiation (and per process; tessera binds one
+ * device per handle, and the attribute is per function), not per launch. */
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
+static cudaError_t w4a16_prepare(int *blocks_per_sm)
+{
+    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z>;
+    const size_t smem = (size_t)STAGES * w4a16_stage_layout<MB>::bytes;
+    static int resident = 0;
+    if (!resident) {
+        cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+        if (e != cudaSuccess) return e;
+        int n = 0;
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, (const void *)w4a16_gemm, TSR_W4A16_THREADS, smem);
+        if (e != cudaSuccess) return e;
+        resident = n > 0 ? n : 1;
+    }
+    if (blocks_per_sm) *blocks_per_sm = resident;
+    return cudaSuccess;
+}
+
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
 static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
     auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z>;
+    cudaError_t e = w4a16_prepare<MB, WM, STAGES, BF16, HAS_Z>(NULL);
+    if (e != cudaSuccess) return e;
     size_t smem = (size_t)STAGES * w4a16_stage_layout<MB>::bytes;
-    /* Once per instantiation (and per process; tessera binds one device per
-     * handle, and the attribute is per function): not a driver call per launch. */
-    static int smem_attr_set = 0;
-    if (!smem_attr_set) {
-        cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return e;
-        smem_attr_set = 1;
-    }
     dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(TSR_W4A16_THREADS);
     return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
 }
@@ -421,6 +436,25 @@ static cudaError_t w4a16_launch_config(const tsr_w4a16_launch_args_t *p, cudaStr
                             : w4a16_launch_one<MB, WM, STAGES, 1, 0>(p, stream);
     return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 0, 1>(p, stream)
                         : w4a16_launch_one<MB, WM, STAGES, 0, 0>(p, stream);
+}
+
+template <int MB, int WM, int STAGES>
+static cudaError_t w4a16_prepare_config(int bf16, int has_zeros, int *blocks_per_sm)
+{
+    if (bf16)
+        return has_zeros ? w4a16_prepare<MB, WM, STAGES, 1, 1>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 1, 0>(blocks_per_sm);
+    return has_zeros ? w4a16_prepare<MB, WM, STAGES, 0, 1>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 0, 0>(blocks_per_sm);
+}
+
+extern "C" cudaError_t tsr_w4a16_blocks_per_sm(int config, int bf16, int has_zeros, int *blocks_per_sm)
+{
+    switch (config) {
+#define TSR_W4A16_CASE(id, mb, stages, wm) \
+    case id: return w4a16_prepare_config<mb, wm, stages>(bf16, has_zeros, blocks_per_sm);
+        TSR_W4A16_CONFIGS(TSR_W4A16_CASE)
+#undef TSR_W4A16_CASE
+    }
+    return cudaErrorInvalidValue;
 }
 
 extern "C" cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)

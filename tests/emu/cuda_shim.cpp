@@ -189,6 +189,18 @@ cudaError_t CUDARTAPI cudaFuncSetAttribute(const void *func, enum cudaFuncAttrib
     return cudaSuccess;
 }
 
+/* The emulation models no SM resources: TSR_SIMT_BLOCKS_PER_SM blocks of any
+ * kernel fit on one SM (default 2, so that grids planned from it exceed one
+ * block per SM as they do on a GPU). */
+cudaError_t CUDARTAPI cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *num_blocks, const void *func, int block_size,
+                                                                    size_t dynamic_smem)
+{
+    (void)dynamic_smem;
+    if (!num_blocks || !func || block_size <= 0) return ret(cudaErrorInvalidValue);
+    *num_blocks = env_int("TSR_SIMT_BLOCKS_PER_SM", 2);
+    return cudaSuccess;
+}
+
 cudaError_t CUDARTAPI cudaGetDevice(int *device)
 {
     if (!device) return ret(cudaErrorInvalidValue);
