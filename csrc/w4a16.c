@@ -47,7 +47,9 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
     if (m <= 16) return &k_configs[0];
     if (m <= 32) return &k_configs[1];
     if (m <= 64) return &k_configs[2];
-    return &k_configs[4];
+    /* the 2x4 warp grid: 1.0-1.25x config 4 from m = 128 on an H100
+     * (perf/results/2026-11-22-h100, run 2) */
+    return &k_configs[5];
 }
 
 /* The group size the kernels walk: per-channel is one group over the padded k. */

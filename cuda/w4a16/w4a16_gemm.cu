@@ -125,31 +125,58 @@ template <int MB> struct w4a16_stage_layout {
     static const int bytes = z_offset + 2 * TSR_W4A16_TILE_N / 2;
 };
 
-/* Issues the cp.async copies of work item `item` (n-tile item/k_tiles, k-tile
- * item%k_tiles) into stage buffer `st`. */
+/* What one thread copies into every stage, fixed for the block's life, so
+ * that a stage costs a few additions: its 16-byte chunk column `ch` of the
+ * activation rows, its first row (rows row0, row0+32, ... for a tile of more
+ * than 256 chunks), that row's element offset in A, the shared-memory slot
+ * (chunk c of row r lands at slot c ^ (r%8): ldmatrix then reads 8 rows of one
+ * chunk column from 8 different bank groups, csrc/layout.h), and the group
+ * size as a shift (-1: one group over all of k). */
+struct w4a16_loader {
+    size_t a_off0;
+    int row0, ch, smem_a0, group_shift;
+};
+
+template <int MB> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0)
+{
+    w4a16_loader ld;
+    const int tid = threadIdx.x, r = tid >> 3;
+    ld.ch = tid & 7;
+    ld.row0 = m0 + r;
+    ld.a_off0 = (size_t)ld.row0 * p.k + ld.ch * 8;
+    ld.smem_a0 = r * 128 + tsr_swizzle_chunk(r, ld.ch, 8) * 16;
+    ld.group_shift = -1;
+    for (int sh = 0; sh < 31; sh++)
+        if (p.group_size == 1 << sh) ld.group_shift = sh;
+    return ld;
+}
+
+/* Issues the cp.async copies of work item `item` = (n-tile nt, k-tile kt)
+ * into stage buffer `st`. */
 template <int MB, int HAS_Z>
-TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, int item, int m0, unsigned char *st)
+TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, int item, int nt, int kt,
+                                 unsigned char *st)
 {
     typedef w4a16_stage_layout<MB> L;
     const int tid = threadIdx.x;
-    const int nt = item / p.k_tiles, kt = item % p.k_tiles;
-    /* Activations: 16*MB rows of 64 k as 8 chunks of 16 bytes. Chunk c of row r
-     * goes to slot c ^ (r%8): ldmatrix then reads 8 rows of one chunk column
-     * from 8 different bank groups (csrc/layout.h, tsr_swizzle_chunk). Rows past
-     * m and k past the end are zero-filled without being read. */
-    const unsigned char *a = (const unsigned char *)p.a;
-    for (int c = tid; c < 16 * MB * 8; c += TSR_W4A16_THREADS) {
-        int r = c >> 3, ch = c & 7;
-        int row = m0 + r, col = kt * TSR_W4A16_TILE_K + ch * 8;
-        bool ok = row < p.m && col < p.k;
-        const void *src = ok ? a + ((size_t)row * p.k + col) * 2 : a;
-        cp_async_16_zfill(st + r * 128 + tsr_swizzle_chunk(r, ch, 8) * 16, src, ok ? 16 : 0);
+    /* Activations: 16*MB rows of 64 k as 8 chunks of 16 bytes, 32 rows per
+     * round of 256 threads. Rows past m and k past the end are zero-filled
+     * without being read. */
+    constexpr int A_CHUNKS = 16 * MB * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
+    const int col = kt * TSR_W4A16_TILE_K + ld.ch * 8;
+#pragma unroll
+    for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
+        if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
+        const bool ok = ld.row0 + i * ROWS_PER_ROUND < p.m && col < p.k;
+        const size_t off = ld.a_off0 + (size_t)i * ROWS_PER_ROUND * p.k + kt * TSR_W4A16_TILE_K;
+        const void *src = ok ? (const unsigned char *)p.a + off * 2 : p.a;
+        cp_async_16_zfill(st + ld.smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
     }
-    /* Weights: the tile is 4096 contiguous bytes; thread t copies bytes 16t.. */
-    const uint32_t *wsrc = p.qweight + ((size_t)nt * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS + tid * 4;
-    cp_async_16_zfill(st + L::b_offset + tid * 16, wsrc, 16);
+    /* Weights: the tile is 4096 contiguous bytes, tiles in item order;
+     * thread t copies bytes 16t.. */
+    cp_async_16_zfill(st + L::b_offset + tid * 16, p.qweight + (size_t)item * TSR_W4A16_TILE_WORDS + tid * 4, 16);
     /* Scales (and zeros) of the one or two groups this k-tile touches. */
-    const int g0 = kt * TSR_W4A16_TILE_K / p.group_size;
+    const int g0 = ld.group_shift < 0 ? 0 : (kt * TSR_W4A16_TILE_K) >> ld.group_shift;
     const int ngroups = p.group_size == 32 ? 2 : 1;
     if (tid < 16 * ngroups) {
         int grp = g0 + tid / 16;
@@ -160,6 +187,15 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, int item, int
         int i = tid - 32, grp = g0 + i / 4;
         const unsigned char *src = p.zeros + (size_t)grp * (p.n_padded / 2) + nt * (TSR_W4A16_TILE_N / 2) + (i % 4) * 16;
         cp_async_16_zfill(st + L::z_offset + i * 16, src, 16);
+    }
+}
+
+/* The (n-tile, k-tile) after (*nt, *kt) in item order. */
+TSR_DEVICE void w4a16_next_tile(const tsr_w4a16_launch_args_t &p, int *nt, int *kt)
+{
+    if (++*kt == p.k_tiles) {
+        *kt = 0;
+        ++*nt;
     }
 }
 
@@ -275,14 +311,18 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
     int *lock = p.locks + (size_t)blockIdx.y * p.n_tiles + col;
 
     if (count > 1) {
-        /* a partial tile is the warps' fragments in order: warp, m16 block, n8 tile */
+        /* a partial tile is the warps' fragments in order: warp, m16 block, n8
+         * tile; a lane whose rows (lane/4 and lane/4 + 8 of an m16 block) are
+         * all past m neither writes nor reads its part (decode: 4 lanes of 32) */
         float *mine = w4a16_partial_slot(p, me, col, 16 * MB) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
-        for (int mb = 0; mb < MBW; mb++)
+        for (int mb = 0; mb < MBW; mb++) {
+            if (m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
 #pragma unroll
             for (int j = 0; j < NJ; j++)
                 st_global((float4 *)(mine + (mb * NJ + j) * 128),
                           make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
+        }
         __syncthreads(); /* every thread's partial is written before the count */
         if (tid == 0) {
             fence_acq_rel_gpu();
@@ -298,7 +338,8 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
         for (int b = b_first; b <= b_last; b++) {
             const float *part = w4a16_partial_slot(p, b, col, 16 * MB) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
-            for (int mb = 0; mb < MBW; mb++)
+            for (int mb = 0; mb < MBW; mb++) {
+                if (m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
 #pragma unroll
                 for (int j = 0; j < NJ; j++) {
                     float4 v = ld_global_cg_f4((const float4 *)(part + (mb * NJ + j) * 128));
@@ -307,6 +348,7 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
                     acc[mb][j][2] += v.z;
                     acc[mb][j][3] += v.w;
                 }
+            }
         }
         if (tid == 0) st_release_gpu(lock, 0); /* everyone has counted: nobody reads it again */
     }
@@ -349,12 +391,19 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(WM)) w
 
     float acc[MB / WM][2 * WM][4];
     w4a16_zero<MB / WM, 2 * WM>(acc);
+    const w4a16_loader ld = w4a16_make_loader<MB>(p, m0);
+    /* tiles of the item computed and of the next item loaded, advanced by
+     * one each step: two divisions per block, none per item */
+    int nt = first / p.k_tiles, kt = first % p.k_tiles, load_nt = nt, load_kt = kt;
 
     /* Prologue: fill STAGES-1 stages. A group is committed even when empty so
      * that wait<STAGES-2> always means "the oldest stage has landed". */
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
-        if (first + s < last) w4a16_load_stage<MB, HAS_Z>(p, first + s, m0, smem + s * L::bytes);
+        if (first + s < last) {
+            w4a16_load_stage<MB, HAS_Z>(p, ld, first + s, load_nt, load_kt, smem + s * L::bytes);
+            w4a16_next_tile(p, &load_nt, &load_kt);
+        }
         cp_async_commit();
     }
     for (int item = first; item < last; item++) {
@@ -364,14 +413,17 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(WM)) w
          * with the stage the next load overwrites */
         __syncthreads();
         const int next = item + STAGES - 1;
-        if (next < last) w4a16_load_stage<MB, HAS_Z>(p, next, m0, smem + ((it + STAGES - 1) % STAGES) * L::bytes);
+        if (next < last) {
+            w4a16_load_stage<MB, HAS_Z>(p, ld, next, load_nt, load_kt, smem + ((it + STAGES - 1) % STAGES) * L::bytes);
+            w4a16_next_tile(p, &load_nt, &load_kt);
+        }
         cp_async_commit();
         w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + (it % STAGES) * L::bytes, acc);
-        const int kt = item % p.k_tiles;
         if (kt == p.k_tiles - 1 || item == last - 1) {
-            w4a16_epilogue<MB, WM, BF16>(p, item / p.k_tiles, m0, acc, last_flag);
+            w4a16_epilogue<MB, WM, BF16>(p, nt, m0, acc, last_flag);
             w4a16_zero<MB / WM, 2 * WM>(acc);
         }
+        w4a16_next_tile(p, &nt, &kt);
     }
     cp_async_wait<0>();
 }
