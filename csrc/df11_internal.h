@@ -33,6 +33,7 @@ typedef struct tsr_df11_launch_args {
     const tsr_df11_dest_t *dests; /* [tensors] in device memory, when tensors > TSR_DF11_INLINE_DESTS */
     tsr_df11_dest_t inline_dests[TSR_DF11_INLINE_DESTS];
     unsigned int *status;         /* [4]: error flag, chunk, lane */
+    int decoder;                  /* 1: per-code reader (default); 2: pair refill (cuda/df11) */
 } tsr_df11_launch_args_t;
 
 cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *args, cudaStream_t stream);

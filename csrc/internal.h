@@ -52,6 +52,7 @@ struct tsr_handle {
     /* TSR_W4A16_CONFIG=<id> read at creation: forces a W4A16 configuration
      * (benchmarks, and tuning until the tuning cache exists); -1 = heuristic. */
     int w4a16_forced_config;
+    int df11_decoder; /* TSR_DF11_DECODER at create: 1 (default) or 2, until a GPU run picks one */
     /* The tuning cache's entries for this device and versions (csrc/tuning.c). */
     tsr_tuning_entry_t *tuning;
     int tuning_count;

@@ -183,17 +183,24 @@ int main(void)
     if (!tsr_test_device_or_skip()) return 77;
 #endif
     g_seed = tsr_test_seed("df11_gpu");
-    if (tsr_create(&g_h)) {
-        printf("tsr_create: %s\n", tsr_last_error());
-        return 1;
-    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_of_tensors),
         cmocka_unit_test(test_many_destinations),
         cmocka_unit_test(test_corrupt_device_stream_sets_status),
         cmocka_unit_test(test_bad_arguments),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    tsr_destroy(g_h);
+    /* both decoders (TSR_DF11_DECODER, read when the handle is created) */
+    int rc = 0;
+    for (const char *decoder : {"1", "2"}) {
+        printf("[df11] decoder %s\n", decoder);
+        setenv("TSR_DF11_DECODER", decoder, 1);
+        if (tsr_create(&g_h)) {
+            printf("tsr_create: %s\n", tsr_last_error());
+            return 1;
+        }
+        rc |= cmocka_run_group_tests(tests, NULL, NULL);
+        tsr_destroy(g_h);
+    }
+    unsetenv("TSR_DF11_DECODER");
     return rc;
 }

@@ -48,6 +48,43 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
     if (df11_find(a, t, p, &d) && d.ptr) st_global(d.ptr + (p - d.offset), v);
 }
 
+/* Decoder 2 (TSR_DF11_DECODER=2; decoder 1, the default, is the per-code
+ * reader of csrc/df11_format.h). On an H100 decoder 1 issued ~80 instructions
+ * per code, most of them for the per-code refill and error branches, which
+ * diverge because lanes refill at different codes (ncu, perf/results/
+ * 2026-11-22-h100). Decoder 2 refills once per pair of codes (a code has at
+ * most 12 bits, so 24 bits cover two), without a branch, and keeps a sticky
+ * error flag that is looked at once per group of 8. Same stream, same output,
+ * same errors; both stay until a GPU run says which is faster. */
+typedef struct df11_pair_reader {
+    uint64_t buf; /* nbits valid bits at the top */
+    int nbits;
+    const uint32_t *next, *end;
+} df11_pair_reader_t;
+
+TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
+{
+    const bool need = r->nbits < 24 && r->next < r->end;
+    const uint32_t w = need ? ld_global(r->next) : 0u;
+    r->buf |= need ? (uint64_t)w << (32 - r->nbits) : 0ull;
+    r->nbits += need ? 32 : 0;
+    r->next += need ? 1 : 0;
+}
+
+/* One exponent; *bad gains a bit for an invalid code or one running past the
+ * substream's end (nothing past it is read either way). */
+TSR_DEVICE uint32_t df11_pair_decode(df11_pair_reader_t *r, const uint16_t *lut, int code_bits, uint32_t *bad)
+{
+    const uint32_t e = ld_shared<uint16_t>(lut + (uint32_t)(r->buf >> (64 - code_bits)));
+    const int len = (int)(e >> 8);
+    *bad |= (uint32_t)(len == 0) | (uint32_t)(len > r->nbits);
+    const int used = len > r->nbits ? r->nbits : len;
+    r->buf <<= used;
+    r->nbits -= used;
+    return e & 0xffu;
+}
+
+template <int DECODER>
 __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df11_launch_args_t a)
 {
     TSR_STATIC_SMEM(uint16_t, lut, 1 << TSR_DF11_MAX_CODE_BITS);
@@ -73,6 +110,8 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df
     }
     tsr_df11_bits_t bits;
     tsr_df11_bits_init(&bits, a.stream + start, words);
+    df11_pair_reader_t pr = {0, 0, a.stream + start, a.stream + start + words};
+    uint32_t bad = 0;
 
     int t = 0;
     for (int step = 0; step < TSR_DF11_STEPS; step++) {
@@ -90,14 +129,22 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df
 #pragma unroll
         for (int j = 0; j < TSR_DF11_GROUP; j++) {
             if (j >= m) break;
-            int e = tsr_df11_decode_symbol(&bits, lut, a.code_bits);
-            if (e < 0) {
-                df11_report(a.status, (unsigned)chunk, (unsigned)lane);
-                return;
+            int e;
+            if (DECODER == 2) {
+                if (j % 2 == 0) df11_pair_refill(&pr);
+                e = (int)df11_pair_decode(&pr, lut, a.code_bits, &bad);
+            } else {
+                e = tsr_df11_decode_symbol(&bits, lut, a.code_bits);
+                bad |= e < 0;
             }
+            if (DECODER == 1 && bad) break;
             uint64_t v = tsr_df11_join((uint8_t)(raw >> (8 * j)), (uint8_t)e);
             if (j < 4) lo |= v << (16 * j);
             else hi |= v << (16 * (j - 4));
+        }
+        if (bad) {
+            df11_report(a.status, (unsigned)chunk, (unsigned)lane);
+            return;
         }
         /* the common case: 8 elements inside one tensor at a 16-byte-aligned address */
         tsr_df11_dest_t d;
@@ -115,6 +162,10 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df
 extern "C" cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *a, cudaStream_t stream)
 {
     dim3 grid((a->chunks + TSR_DF11_WARPS - 1) / TSR_DF11_WARPS), block(TSR_DF11_WARPS * 32);
-    auto df11_decode = df11_decode_kernel;
+    if (a->decoder == 2) {
+        auto df11_decode_pairs = df11_decode_kernel<2>;
+        return TSR_LAUNCH(df11_decode_pairs, grid, block, 0, stream, *a);
+    }
+    auto df11_decode = df11_decode_kernel<1>;
     return TSR_LAUNCH(df11_decode, grid, block, 0, stream, *a);
 }
