@@ -95,12 +95,27 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     if (ce != cudaSuccess)
         return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: occupancy query for config %d: %s", fn, p->config->id, cudaGetErrorString(ce));
     int total = p->k_tiles * p->n_tiles, sms = h->info.sm_count > 0 ? h->info.sm_count : 1;
-    /* Striping: with one row slice, spread all (n, k) tiles evenly over every
-     * block the GPU holds at once (per_sm of them per SM: one block of 8 warps
-     * left the schedulers idle 60% of the time on an H100, ncu 2026-11-22), so
-     * a small layer still fills the GPU. With many slices, whole columns per
-     * block once there are enough of them to fill it. */
-    const int wave = sms * per_sm;
+    /* Striping. With one row slice, spread all (n, k) tiles evenly over the
+     * grid, so a small layer still fills the GPU; with many slices, whole
+     * columns per block once there are enough of them to fill it.
+     * How many blocks: on an H100 one 8-warp block per SM left the schedulers
+     * idle 60% of the time in decode (ncu, perf/results/2026-11-22-h100), so
+     * up to per_sm blocks per SM, as many as fit at once. But every block
+     * whose range splits a column writes and re-reads a partial tile (its rows
+     * below m), so more blocks are taken only while those partials stay under
+     * 1/8 of the weight bytes: m = 1 gets all of them, larger m keeps one per
+     * SM as measured. */
+    int wave = sms;
+    if (p->m_slices <= 1) {
+        const double rows = m < bm ? m : bm, weight_bytes = (double)total * TSR_W4A16_TILE_WORDS * 4;
+        for (int per = per_sm; per > 1; per--) {
+            const int b = total < sms * per ? total : sms * per;
+            if (8.0 * 2 * b * rows * TSR_W4A16_TILE_N * sizeof(float) <= weight_bytes) {
+                wave = sms * per;
+                break;
+            }
+        }
+    }
     int blocks;
     if (p->m_slices <= 1) blocks = total < wave ? total : wave;
     else if ((long)p->n_tiles * p->m_slices >= wave) blocks = p->n_tiles;

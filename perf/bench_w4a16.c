@@ -208,7 +208,9 @@ int main(int argc, char **argv)
             snprintf(row.op, sizeof row.op, "w4a16 %s.%s", L->model, L->name);
             snprintf(row.shape, sizeof row.shape, "%d,%d,%d", m, L->n, L->k);
             snprintf(row.dtype, sizeof row.dtype, "%s", bf16 ? "bf16" : "f16");
-            snprintf(row.config, sizeof row.config, "g%d cfg %s", group, getenv("TSR_W4A16_CONFIG") ? getenv("TSR_W4A16_CONFIG") : "auto");
+            int chosen = -1;
+            tsr_w4a16_query_config(h, &w.l, m, &chosen);
+            snprintf(row.config, sizeof row.config, "g%d cfg %d%s", group, chosen, getenv("TSR_W4A16_CONFIG") ? " forced" : "");
             snprintf(row.peer, sizeof row.peer, "cublas %s", bf16 ? "bf16" : "f16");
             row.median_us = tw.median_us;
             row.min_us = tw.min_us;
