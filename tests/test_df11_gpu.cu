@@ -156,6 +156,33 @@ static void test_corrupt_device_stream_sets_status(void **state)
     free_stream(s);
 }
 
+/* One exponent value: a 1-bit code "0", so a 1 bit is no code at all. A
+ * substream of 1 bits must be reported, not decoded (decoder 2 turns such
+ * codes into a length that drives its bit count negative). */
+static void test_invalid_code_sets_status(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed ^ 11;
+    std::vector<uint16_t> w(5000);
+    for (auto &v : w) v = (uint16_t)(0x3c00u | (tsr_test_rand_u64(&rng) & 0x807fu)); /* exponent 120, any sign and mantissa */
+    tsr_df11_tensor_t t = {"w", w.data(), 1, {5000}};
+    stream_fixture s;
+    make_stream(s, &t, 1);
+    assert_int_equal(s.info.code_bits, 1);
+    uint16_t *out;
+    TSR_TEST_CUDA(cudaMalloc((void **)&out, w.size() * 2));
+    uint16_t *d[1] = {out};
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_decode_status(g_h, s.ws, 0), TSR_STATUS_SUCCESS);
+    uint32_t ones = 0xffffffffu;
+    TSR_TEST_CUDA(cudaMemcpy((char *)s.dev + s.info.stream_offset, &ones, 4, cudaMemcpyHostToDevice));
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_decode_status(g_h, s.ws, 0), TSR_STATUS_CORRUPT_DATA);
+    assert_non_null(strstr(tsr_last_error(), "chunk 0, lane 0"));
+    cudaFree(out);
+    free_stream(s);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -187,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_block_of_tensors),
         cmocka_unit_test(test_many_destinations),
         cmocka_unit_test(test_corrupt_device_stream_sets_status),
+        cmocka_unit_test(test_invalid_code_sets_status),
         cmocka_unit_test(test_bad_arguments),
     };
     /* both decoders (TSR_DF11_DECODER, read when the handle is created) */

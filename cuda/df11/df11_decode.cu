@@ -52,44 +52,82 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
  * reader of csrc/df11_format.h). On an H100 decoder 1 issued ~80 instructions
  * per code, most of them for the per-code refill and error branches, which
  * diverge because lanes refill at different codes (ncu, perf/results/
- * 2026-11-22-h100). Decoder 2 refills once per pair of codes (a code has at
- * most 12 bits, so 24 bits cover two), without a branch, and keeps a sticky
- * error flag that is looked at once per group of 8. Same stream, same output,
- * same errors; both stay until a GPU run says which is faster. */
+ * 2026-11-22-h100). Decoder 2:
+ * - refills once per pair of codes (a code has at most 12 bits, so 24 bits
+ *   cover two), with no branch;
+ * - keeps its table in shared memory as length << 16 | exponent << 7, so a
+ *   code's exponent drops into place in a bf16 pair with one operation;
+ * - turns invalid codes (length 0 in the container) into length 63: that
+ *   drives nbits negative, where no refill brings it back ((unsigned)nbits <
+ *   24 fails), as does running past the substream's end, so one look at nbits
+ *   per group of 8 finds every error;
+ * - spreads sign and mantissa bytes two at a time with one byte permute.
+ * Same stream, same output, same errors as decoder 1; both stay until a GPU
+ * run says which is faster. */
 typedef struct df11_pair_reader {
     uint64_t buf; /* nbits valid bits at the top */
     int nbits;
-    const uint32_t *next, *end;
+    uint32_t pos, words; /* next word, and the substream's length */
+    const uint32_t *base;
 } df11_pair_reader_t;
+
+TSR_DEVICE uint32_t df11_pair_entry(uint16_t e)
+{
+    const uint32_t len = e >> 8;
+    return (len ? len : 63u) << 16 | (uint32_t)(e & 0xff) << 7;
+}
 
 TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
 {
-    const bool need = r->nbits < 24 && r->next < r->end;
-    const uint32_t w = need ? ld_global(r->next) : 0u;
-    r->buf |= need ? (uint64_t)w << (32 - r->nbits) : 0ull;
+    const bool need = (unsigned)r->nbits < 24u && r->pos < r->words;
+    const uint32_t w = need ? ld_global(r->base + r->pos) : 0u;
+    /* w is 0 unless needed, and then 32 - nbits is 9..32: no select, and the
+     * mask keeps the shift defined when not needed */
+    r->buf |= (uint64_t)w << ((32 - r->nbits) & 63);
     r->nbits += need ? 32 : 0;
-    r->next += need ? 1 : 0;
+    r->pos += need ? 1u : 0u;
 }
 
-/* One exponent; *bad gains a bit for an invalid code or one running past the
- * substream's end (nothing past it is read either way). */
-TSR_DEVICE uint32_t df11_pair_decode(df11_pair_reader_t *r, const uint16_t *lut, int code_bits, uint32_t *bad)
+/* Consumes one code; returns its table entry. */
+TSR_DEVICE uint32_t df11_pair_code(df11_pair_reader_t *r, const uint32_t *lut, int code_bits)
 {
-    const uint32_t e = ld_shared<uint16_t>(lut + (uint32_t)(r->buf >> (64 - code_bits)));
-    const int len = (int)(e >> 8);
-    *bad |= (uint32_t)(len == 0) | (uint32_t)(len > r->nbits);
-    const int used = len > r->nbits ? r->nbits : len;
-    r->buf <<= used;
-    r->nbits -= used;
-    return e & 0xffu;
+    const uint32_t e = ld_shared<uint32_t>(lut + (uint32_t)(r->buf >> (64 - code_bits)));
+    const int len = (int)(e >> 16);
+    r->buf <<= len;
+    r->nbits -= len;
+    return e;
+}
+
+/* The group's m (FULL: 8) elements as four bf16 pairs, element 2p in the low
+ * half of out[p]: sign bit 15, exponent bits 14..7, mantissa 6..0. */
+template <int FULL>
+TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const uint32_t *lut, int code_bits, uint64_t raw, int m,
+                                uint32_t out[4])
+{
+#pragma unroll
+    for (int p = 0; p < 4; p++) {
+        out[p] = 0;
+        if (!FULL && 2 * p >= m) continue;
+        /* raw bytes 2p and 2p+1 to bits 0..7 and 16..23 */
+        const uint32_t x = prmt((uint32_t)(raw >> (32 * (p / 2))), 0, p % 2 ? 0x4342u : 0x4140u);
+        uint32_t w = ((x & 0x00800080u) << 8) | (x & 0x007f007fu);
+        df11_pair_refill(r);
+        w |= df11_pair_code(r, lut, code_bits) & 0x7f80u;
+        if (FULL || 2 * p + 1 < m) w |= df11_pair_code(r, lut, code_bits) << 16;
+        out[p] = w;
+    }
 }
 
 template <int DECODER>
 __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df11_launch_args_t a)
 {
-    TSR_STATIC_SMEM(uint16_t, lut, 1 << TSR_DF11_MAX_CODE_BITS);
+    TSR_STATIC_SMEM(uint16_t, lut, DECODER == 1 ? 1 << TSR_DF11_MAX_CODE_BITS : 1);
+    TSR_STATIC_SMEM(uint32_t, lut2, DECODER == 2 ? 1 << TSR_DF11_MAX_CODE_BITS : 1);
     const int lut_size = 1 << a.code_bits;
-    for (int i = threadIdx.x; i < lut_size; i += blockDim.x) st_shared(&lut[i], ld_global(a.lut + i));
+    for (int i = threadIdx.x; i < lut_size; i += blockDim.x) {
+        if (DECODER == 2) st_shared(&lut2[i], df11_pair_entry(ld_global(a.lut + i)));
+        else st_shared(&lut[i], ld_global(a.lut + i));
+    }
     __syncthreads();
 
     const int lane = threadIdx.x % 32;
@@ -110,8 +148,7 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df
     }
     tsr_df11_bits_t bits;
     tsr_df11_bits_init(&bits, a.stream + start, words);
-    df11_pair_reader_t pr = {0, 0, a.stream + start, a.stream + start + words};
-    uint32_t bad = 0;
+    df11_pair_reader_t pr = {0, 0, 0, words, a.stream + start};
 
     int t = 0;
     for (int step = 0; step < TSR_DF11_STEPS; step++) {
@@ -126,21 +163,27 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32) df11_decode_kernel(tsr_df
         } else {
             for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
         }
+        bool bad = false;
+        if (DECODER == 2) {
+            uint32_t w[4];
+            if (m == TSR_DF11_GROUP) df11_pair_group<1>(&pr, lut2, a.code_bits, raw, m, w);
+            else df11_pair_group<0>(&pr, lut2, a.code_bits, raw, m, w);
+            bad = pr.nbits < 0;
+            lo = w[0] | (uint64_t)w[1] << 32;
+            hi = w[2] | (uint64_t)w[3] << 32;
+        } else {
 #pragma unroll
-        for (int j = 0; j < TSR_DF11_GROUP; j++) {
-            if (j >= m) break;
-            int e;
-            if (DECODER == 2) {
-                if (j % 2 == 0) df11_pair_refill(&pr);
-                e = (int)df11_pair_decode(&pr, lut, a.code_bits, &bad);
-            } else {
-                e = tsr_df11_decode_symbol(&bits, lut, a.code_bits);
-                bad |= e < 0;
+            for (int j = 0; j < TSR_DF11_GROUP; j++) {
+                if (j >= m) break;
+                int e = tsr_df11_decode_symbol(&bits, lut, a.code_bits);
+                if (e < 0) {
+                    bad = true;
+                    break;
+                }
+                uint64_t v = tsr_df11_join((uint8_t)(raw >> (8 * j)), (uint8_t)e);
+                if (j < 4) lo |= v << (16 * j);
+                else hi |= v << (16 * (j - 4));
             }
-            if (DECODER == 1 && bad) break;
-            uint64_t v = tsr_df11_join((uint8_t)(raw >> (8 * j)), (uint8_t)e);
-            if (j < 4) lo |= v << (16 * j);
-            else hi |= v << (16 * (j - 4));
         }
         if (bad) {
             df11_report(a.status, (unsigned)chunk, (unsigned)lane);
