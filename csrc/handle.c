@@ -63,7 +63,10 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
 tsr_status_t tsr_destroy(tsr_handle_t handle)
 {
     tsr_clear_error();
-    if (handle) free(handle->tuning);
+    if (handle) {
+        free(handle->tuning);
+        if (handle->blas && handle->release_blas) handle->release_blas(handle->blas);
+    }
     free(handle);
     return TSR_STATUS_SUCCESS;
 }

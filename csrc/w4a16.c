@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cublas_v2.h>
+
 #include "internal.h"
 #include "w4a16_internal.h"
 
@@ -18,6 +20,8 @@ typedef struct w4a16_plan {
     const tsr_w4a16_config_t *config;
     int m_slices, blocks_per_slice, items_per_block, k_tiles, n_tiles;
     size_t locks_offset, partials_offset, a_perm_offset, workspace_bytes, smem_bytes;
+    int dense;           /* the dequantise + cuBLAS route (tsr_w4a16_set_prefill) */
+    size_t dense_offset; /* where its [k][n] matrix goes: after any kernel call's locks for up to m rows */
 } w4a16_plan_t;
 
 static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
@@ -86,6 +90,18 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
     p->m_slices = m == 0 ? 0 : (m + bm - 1) / bm;
+    if (explicit_id < 0 && h->w4a16_prefill == TSR_W4A16_PREFILL_DENSE && m >= TSR_W4A16_DENSE_MIN_M) {
+        /* The locks lead every workspace and must stay zero: the dense matrix
+         * goes past the most any kernel call counts there. A kernel call with
+         * up to m rows has at most (m+15)/16 slices of n_tiles locks; one with
+         * more rows splits columns (and counts) only while slices x n_tiles is
+         * under the grid, at most 8 blocks (of 256 threads) per SM. */
+        const size_t most_locks = (size_t)((m + 15) / 16) * p->n_tiles, grid_locks = (size_t)8 * h->info.sm_count;
+        p->dense = 1;
+        p->dense_offset = align256((most_locks > grid_locks ? most_locks : grid_locks) * sizeof(int));
+        p->workspace_bytes = align256(p->dense_offset + (size_t)l->k * l->n * 2);
+        return TSR_STATUS_SUCCESS;
+    }
     p->smem_bytes = (size_t)p->config->stages * tsr_w4a16_stage_bytes(p->config->m_blocks);
     if (p->smem_bytes > (size_t)h->info.smem_per_block_optin)
         return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: config %d needs %zu bytes of shared memory; the device allows %d",
@@ -172,8 +188,76 @@ tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_
     TSR_CHECK_PTR(fn, config);
     w4a16_plan_t plan;
     tsr_status_t st = make_plan(fn, handle, layout, m, -1, &plan);
-    if (!st) *config = plan.config->id;
+    if (!st) *config = plan.dense ? TSR_W4A16_ROUTE_DENSE : plan.config->id;
     return st;
+}
+
+static void release_blas(void *blas) { cublasDestroy((cublasHandle_t)blas); }
+
+tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode)
+{
+    const char *fn = "tsr_w4a16_set_prefill";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, handle);
+    if (mode != TSR_W4A16_PREFILL_KERNEL && mode != TSR_W4A16_PREFILL_DENSE)
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: mode=%d must be TSR_W4A16_PREFILL_KERNEL (0) or TSR_W4A16_PREFILL_DENSE (1)",
+                        fn, (int)mode);
+    if (mode == TSR_W4A16_PREFILL_DENSE && !handle->blas) {
+        cublasHandle_t blas;
+        cublasStatus_t bs = cublasCreate(&blas);
+        if (bs != CUBLAS_STATUS_SUCCESS)
+            return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: cublasCreate failed with cuBLAS status %d", fn, (int)bs);
+        handle->blas = blas;
+        handle->release_blas = release_blas;
+    }
+    handle->w4a16_prefill = mode;
+    return TSR_STATUS_SUCCESS;
+}
+
+/* Fills the dequantisation launch of a packed weight into w ([k][n], dense). */
+static void dequant_args(const tsr_w4a16_layout_t *l, const void *packed, void *w, tsr_w4a16_dequant_args_t *args)
+{
+    const unsigned char *blob = packed;
+    memset(args, 0, sizeof *args);
+    args->k = l->k;
+    args->n = l->n;
+    args->n_padded = l->n_padded;
+    args->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
+    args->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
+    args->group_size = kernel_group_size(l);
+    args->has_zeros = l->has_zeros;
+    args->bf16 = l->dtype == TSR_DTYPE_BF16;
+    args->qweight = (const uint32_t *)(blob + l->qweight_offset);
+    args->scales = (const uint16_t *)(blob + l->scales_offset);
+    args->zeros = l->has_zeros ? blob + l->zeros_offset : NULL;
+    args->perm = l->act_order ? (const int32_t *)(blob + l->perm_offset) : NULL;
+    args->out = w;
+}
+
+/* The dense route: W into the workspace, C = bias rows, C += A W by cuBLAS.
+ * W's rows are in checkpoint order, so A needs no act-order gather. */
+static tsr_status_t dense_gemm(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, const void *a,
+                               const void *packed, const void *bias, void *c, void *w, cudaStream_t stream)
+{
+    tsr_w4a16_dequant_args_t args;
+    dequant_args(l, packed, w, &args);
+    TSR_CUDA_TRY(tsr_w4a16_launch_dequant(&args, stream));
+    float one = 1.f, beta = 0.f;
+    if (bias) {
+        TSR_CUDA_TRY(tsr_w4a16_launch_bias_rows((const uint16_t *)bias, (uint16_t *)c, m, l->n, stream));
+        beta = 1.f;
+    }
+    cublasHandle_t blas = (cublasHandle_t)h->blas;
+    const cudaDataType_t t = l->dtype == TSR_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+    /* row-major C[m][n] = A[m][k] W[k][n] is column-major C^T = W^T A^T */
+    cublasStatus_t bs = cublasSetStream(blas, stream);
+    if (bs == CUBLAS_STATUS_SUCCESS)
+        bs = cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, l->n, m, l->k, &one, w, t, l->n, a, t, l->k, &beta, c, t, l->n,
+                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    if (bs != CUBLAS_STATUS_SUCCESS)
+        return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: cublasGemmEx (m=%d, n=%d, k=%d) failed with cuBLAS status %d", fn, m,
+                        l->n, l->k, (int)bs);
+    return TSR_STATUS_SUCCESS;
 }
 
 static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, const void *a,
@@ -199,6 +283,7 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         TSR_CHECK_ALIGN(fn, workspace, 16);
     }
     unsigned char *ws = workspace;
+    if (plan.dense) return dense_gemm(fn, h, l, m, a, packed, bias, c, ws + plan.dense_offset, stream);
     const unsigned char *blob = packed;
     tsr_w4a16_launch_args_t args;
     memset(&args, 0, sizeof args);
@@ -325,22 +410,8 @@ tsr_status_t tsr_w4a16_dequantize(tsr_handle_t handle, const tsr_w4a16_layout_t 
     TSR_CHECK_PTR(fn, w);
     TSR_CHECK_ALIGN(fn, packed, 16);
     TSR_CHECK_ALIGN(fn, w, 16);
-    const unsigned char *blob = packed;
     tsr_w4a16_dequant_args_t args;
-    memset(&args, 0, sizeof args);
-    args.k = l->k;
-    args.n = l->n;
-    args.n_padded = l->n_padded;
-    args.k_tiles = l->k_padded / TSR_W4A16_TILE_K;
-    args.n_tiles = l->n_padded / TSR_W4A16_TILE_N;
-    args.group_size = kernel_group_size(l);
-    args.has_zeros = l->has_zeros;
-    args.bf16 = l->dtype == TSR_DTYPE_BF16;
-    args.qweight = (const uint32_t *)(blob + l->qweight_offset);
-    args.scales = (const uint16_t *)(blob + l->scales_offset);
-    args.zeros = l->has_zeros ? blob + l->zeros_offset : NULL;
-    args.perm = l->act_order ? (const int32_t *)(blob + l->perm_offset) : NULL;
-    args.out = w;
+    dequant_args(l, packed, w, &args);
     tsr_nvtx_push(fn);
     cudaError_t e = tsr_w4a16_launch_dequant(&args, stream);
     tsr_nvtx_pop();

@@ -48,6 +48,9 @@ typedef struct tsr_w4a16_dequant_args {
     uint16_t *out; /* [k][n] */
 } tsr_w4a16_dequant_args_t;
 cudaError_t tsr_w4a16_launch_dequant(const tsr_w4a16_dequant_args_t *args, cudaStream_t stream);
+/* c[i][j] = bias[j] for i < m, j < n (16-bit values): the dense route's C
+ * before cuBLAS adds A * W to it. */
+cudaError_t tsr_w4a16_launch_bias_rows(const uint16_t *bias, uint16_t *c, int m, int n, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -85,8 +85,9 @@ struct gemm_case {
 };
 
 /* Runs one case twice through the same workspace (the second run checks that
- * the locks were left reset) and compares with the reference. */
-static void run_case(const gemm_case &tc)
+ * the locks were left reset) and compares with the reference. kernel_route =
+ * false for calls that take the dense route (no partials, no locks used). */
+static void run_case(const gemm_case &tc, bool kernel_route = true)
 {
     uint64_t rng = g_seed ^ ((uint64_t)tc.m << 48) ^ ((uint64_t)tc.k << 24) ^ (uint64_t)tc.n ^ ((uint64_t)tc.fmt << 60);
     ref_w4a16_t w;
@@ -146,7 +147,8 @@ static void run_case(const gemm_case &tc)
      * previous run's identical one */
     const int n_tiles = (tc.n + 127) / 128, bm = rows_per_block(tc.m), slices = (tc.m + bm - 1) / bm;
     const size_t locks_bytes = ((size_t)n_tiles * slices * 4 + 255) / 256 * 256;
-    if (ws_bytes > locks_bytes) TSR_TEST_CUDA(cudaMemset((char *)ws.p + locks_bytes, 0xFF, ws_bytes - locks_bytes));
+    if (kernel_route && ws_bytes > locks_bytes)
+        TSR_TEST_CUDA(cudaMemset((char *)ws.p + locks_bytes, 0xFF, ws_bytes - locks_bytes));
     st = tsr_w4a16_gemm(g_handle, &l, tc.m, da.p, blob.p, tc.bias ? db.p : nullptr, dc.p, ws.p, ws_bytes, 0);
     if (was) setenv("TSR_SIMT_SHUFFLE", saved.c_str(), 1);
     else unsetenv("TSR_SIMT_SHUFFLE");
@@ -157,8 +159,9 @@ static void run_case(const gemm_case &tc)
         if (c[x] != first[x])
             fail_msg("fmt %d m=%d k=%d n=%d: C[%zu] = 0x%04x in a shuffled run, 0x%04x before (seed %llu)", tc.fmt, tc.m,
                      tc.k, tc.n, x, c[x], first[x], (unsigned long long)g_seed);
-    /* the locks are back at zero: they lead the workspace */
-    std::vector<int> locks((size_t)n_tiles * slices);
+    /* the locks are back at zero: they lead the workspace (the dense route
+     * keeps clear of them) */
+    std::vector<int> locks(kernel_route ? (size_t)n_tiles * slices : 64 * (size_t)n_tiles);
     TSR_TEST_CUDA(cudaMemcpy(locks.data(), ws.p, locks.size() * 4, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < locks.size(); i++)
         if (locks[i] != 0) fail_msg("lock %zu left at %d", i, locks[i]);
@@ -254,6 +257,78 @@ static void test_every_config(void **state)
         tsr_destroy(g_handle);
     }
     g_forced = -1;
+    g_handle = saved;
+}
+
+/* The opt-in dense prefill route: dequantise + (emulated) cuBLAS from m = 1024,
+ * the kernel below; a kernel call after a dense call in the same workspace
+ * still finds its locks at zero. */
+static void test_dense_prefill(void **state)
+{
+    (void)state;
+    tsr_handle_t saved = g_handle;
+    assert_int_equal(tsr_create(&g_handle), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_w4a16_set_prefill(g_handle, (tsr_w4a16_prefill_t)7), TSR_STATUS_INVALID_VALUE);
+    assert_non_null(strstr(tsr_last_error(), "mode=7"));
+    assert_int_equal(tsr_w4a16_set_prefill(g_handle, TSR_W4A16_PREFILL_DENSE), TSR_STATUS_SUCCESS);
+    tsr_w4a16_layout_t l;
+    assert_int_equal(tsr_w4a16_layout(128, 72, 32, TSR_DTYPE_F16, 1, 1, &l), TSR_STATUS_SUCCESS);
+    int cfg = 99;
+    assert_int_equal(tsr_w4a16_query_config(g_handle, &l, TSR_W4A16_DENSE_MIN_M, &cfg), TSR_STATUS_SUCCESS);
+    assert_int_equal(cfg, TSR_W4A16_ROUTE_DENSE);
+    assert_int_equal(tsr_w4a16_query_config(g_handle, &l, TSR_W4A16_DENSE_MIN_M - 1, &cfg), TSR_STATUS_SUCCESS);
+    assert_true(cfg >= 0);
+    size_t ws_bytes = 0;
+    assert_int_equal(tsr_w4a16_workspace_size(g_handle, &l, 1030, &ws_bytes), TSR_STATUS_SUCCESS);
+    assert_true(ws_bytes >= (size_t)128 * 72 * 2); /* the dense matrix lives there */
+
+    const gemm_case dense[] = {
+        {TSR_W4A16_FORMAT_GPTQ, 1030, 128, 72, 32, 1, 1, TSR_DTYPE_F16, 1},
+        {TSR_W4A16_FORMAT_AWQ, 1024, 192, 136, 64, 1, 0, TSR_DTYPE_BF16, 0},
+    };
+    for (const gemm_case &c : dense) run_case(c, false);
+    run_case({TSR_W4A16_FORMAT_GPTQ, 40, 128, 72, 32, 1, 0, TSR_DTYPE_F16, 1}); /* below: the kernel */
+
+    /* the dense route at m = 1030, then the kernel at m = 20 (two row slices
+     * of one column tile, each split over two blocks: it counts in locks) in
+     * the same zeroed-once workspace: the dense matrix must not have landed
+     * on those locks */
+    uint64_t rng = g_seed ^ 0xd5;
+    ref_w4a16_t w;
+    ref_w4a16_make(&w, TSR_W4A16_FORMAT_GPTQ, 128, 72, 32, 1, 0, TSR_DTYPE_F16, &rng);
+    assert_int_equal(tsr_w4a16_layout(128, 72, 32, TSR_DTYPE_F16, 1, 0, &l), TSR_STATUS_SUCCESS);
+    dev_buf blob = pack(w, l, false);
+    const int m = 20;
+    std::vector<uint16_t> a((size_t)1030 * 128), c((size_t)m * 72);
+    for (auto &v : a) v = ref_double_to_b16(tsr_test_rand_unit(&rng), TSR_DTYPE_F16);
+    std::vector<double> ref((size_t)m * 72), norm((size_t)m * 72);
+    ref_w4a16_gemm(&w, TSR_DTYPE_F16, m, a.data(), nullptr, ref.data(), norm.data());
+    size_t wsb = 0, ws_small = 0; /* one workspace for both calls: the larger */
+    assert_int_equal(tsr_w4a16_workspace_size(g_handle, &l, 1030, &wsb), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_w4a16_workspace_size(g_handle, &l, m, &ws_small), TSR_STATUS_SUCCESS);
+    if (ws_small > wsb) wsb = ws_small;
+    dev_buf da = dev_new(a.size() * 2), dbig = dev_new((size_t)1030 * 72 * 2), dc = dev_new(c.size() * 2), ws = dev_new(wsb);
+    TSR_TEST_CUDA(cudaMemcpy(da.p, a.data(), a.size() * 2, cudaMemcpyHostToDevice));
+    TSR_TEST_CUDA(cudaMemset(ws.p, 0, wsb));
+    assert_int_equal(tsr_w4a16_gemm(g_handle, &l, 1030, da.p, blob.p, nullptr, dbig.p, ws.p, wsb, 0), TSR_STATUS_SUCCESS);
+    TSR_TEST_CUDA(cudaMemset(dc.p, 0xFF, c.size() * 2));
+    tsr_status_t st = tsr_w4a16_gemm_config(g_handle, &l, m, da.p, blob.p, nullptr, dc.p, ws.p, wsb, 0, 0);
+    if (st) fail_msg("gemm_config: %s", tsr_last_error());
+    TSR_TEST_CUDA(cudaDeviceSynchronize());
+    TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
+    for (size_t x = 0; x < c.size(); x++) {
+        double got = ref_b16_to_double(c[x], TSR_DTYPE_F16);
+        if (!(fabs(got - ref[x]) <= 2.5e-3 * (fabs(ref[x]) + norm[x]) + 1e-6))
+            fail_msg("the kernel after the dense route: C[%zu] = %.6g, want %.6g (seed %llu)", x, got, ref[x],
+                     (unsigned long long)g_seed);
+    }
+    cudaFree(da.p);
+    cudaFree(dbig.p);
+    cudaFree(dc.p);
+    cudaFree(ws.p);
+    cudaFree(blob.p);
+    ref_w4a16_free(&w);
+    tsr_destroy(g_handle);
     g_handle = saved;
 }
 
@@ -406,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_act_order),
         cmocka_unit_test(test_every_combination),
         cmocka_unit_test(test_every_config),
+        cmocka_unit_test(test_dense_prefill),
         cmocka_unit_test(test_device_pack_matches_host),
         cmocka_unit_test(test_dequantize),
         cmocka_unit_test(test_dequantize_rejects_bad_input),

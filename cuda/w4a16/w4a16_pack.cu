@@ -132,3 +132,18 @@ extern "C" cudaError_t tsr_w4a16_launch_dequant(const tsr_w4a16_dequant_args_t *
     return TSR_LAUNCH(w4a16_dequant, dim3((unsigned)p->k_tiles, (unsigned)p->n_tiles), dim3(TSR_W4A16_THREADS), 0,
                       stream, *p);
 }
+
+/* ---- the dense route's C before cuBLAS: every row a copy of the bias -------- */
+__global__ void w4a16_bias_rows_kernel(const uint16_t *bias, uint16_t *c, int m, int n)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (size_t)m * n) return;
+    st_global(c + i, ld_global(bias + i % (size_t)n));
+}
+
+extern "C" cudaError_t tsr_w4a16_launch_bias_rows(const uint16_t *bias, uint16_t *c, int m, int n, cudaStream_t stream)
+{
+    size_t total = (size_t)m * n;
+    auto w4a16_bias_rows = w4a16_bias_rows_kernel;
+    return TSR_LAUNCH(w4a16_bias_rows, dim3((unsigned)((total + 255) / 256)), dim3(256), 0, stream, bias, c, m, n);
+}

@@ -117,6 +117,28 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
                             const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
                             cudaStream_t stream);
 
+/* ---- prefill through cuBLAS (opt-in) ---------------------------------------------
+ * On an H100 (perf/results/2026-11-22-h100, run 2) dequantising the packed
+ * weight into a dense matrix and multiplying with cuBLAS ran 1.6-2.5x faster
+ * than the W4A16 kernel from m = 1024 (Llama-3-8B shapes; slower at m = 256).
+ * With TSR_W4A16_PREFILL_DENSE set on a handle, tsr_w4a16_gemm does that for
+ * m >= TSR_W4A16_DENSE_MIN_M: tsr_w4a16_dequantize into the workspace, then
+ * cublasGemmEx (fp32 accumulation; the bias enters as C's initial value, so C
+ * is rounded once). Its workspace then holds the k x n dense matrix after the
+ * locks (tsr_w4a16_workspace_size counts it): hundreds of MB for a 70B MLP,
+ * which is why it is not the default. The cuBLAS handle is created by the
+ * set call (never inside a graph capture) and destroyed with the handle; a
+ * handle in this mode runs one gemm at a time. tsr_w4a16_query_config answers
+ * TSR_W4A16_ROUTE_DENSE for such calls. tsr_w4a16_gemm_config always runs
+ * the kernel. */
+#define TSR_W4A16_DENSE_MIN_M 1024
+#define TSR_W4A16_ROUTE_DENSE (-1)
+typedef enum tsr_w4a16_prefill {
+    TSR_W4A16_PREFILL_KERNEL = 0, /* the default: the W4A16 kernel for every m */
+    TSR_W4A16_PREFILL_DENSE = 1
+} tsr_w4a16_prefill_t;
+tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode);
+
 /* Dequantises a packed weight to a dense matrix: w[k][n] = (q - z) * s rounded
  * once to layout->dtype, the values tsr_w4a16_gemm multiplies, with rows in
  * the checkpoint's order (act-order undone). For prefill, where a dense GEMM
