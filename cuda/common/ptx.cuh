@@ -276,6 +276,17 @@ template <typename T> TSR_DEVICE T ld_global(const T *gmem_p)
 #endif
     return *gmem_p;
 }
+/* A hint to bring the line holding p into L1; no register waits on it. The
+ * emulation checks p like a load (a prefetch of a wild address is a bug even
+ * where the hardware would shrug). */
+TSR_DEVICE void prefetch_global_l1(const void *gmem_p)
+{
+#if defined(TSR_EMU)
+    (void)tsr_simt_global_check(gmem_p, 1, "prefetch.global.L1");
+#else
+    asm volatile("prefetch.global.L1 [%0];\n" ::"l"(gmem_p));
+#endif
+}
 template <typename T> TSR_DEVICE void st_global(T *gmem_p, T v)
 {
 #if defined(TSR_EMU)

@@ -61,7 +61,8 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
  *   drives nbits negative, where no refill brings it back ((unsigned)nbits <
  *   24 fails), as does running past the substream's end, so one look at nbits
  *   per group of 8 finds every error;
- * - spreads sign and mantissa bytes two at a time with one byte permute.
+ * - spreads sign and mantissa bytes two at a time with one byte permute;
+ * - prefetches each lane's next line of codes into L1.
  * Same stream, same output, same errors as decoder 1; both stay until a GPU
  * run says which is faster. */
 typedef struct df11_pair_reader {
@@ -80,6 +81,10 @@ TSR_DEVICE uint32_t df11_pair_entry(uint16_t e)
 TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
 {
     const bool need = (unsigned)r->nbits < 24u && r->pos < r->words;
+    /* a lane's words are its own 128-byte lines, each first touched by one
+     * lane's load that every lane then waits for: ask for the line after
+     * this one early (32 words = some 60 codes ahead) */
+    if (need && r->pos + 32 < r->words) prefetch_global_l1(r->base + r->pos + 32);
     const uint32_t w = need ? ld_global(r->base + r->pos) : 0u;
     /* w is 0 unless needed, and then 32 - nbits is 9..32: no select, and the
      * mask keeps the shift defined when not needed */
