@@ -19,7 +19,8 @@ if [ ! -x build-gpu/perf/bench_w4a16 ] || [ ! -x build-gpu/perf/bench_df11 ]; th
     cmake --build build-gpu -j"$(nproc)" --target bench_w4a16 bench_df11 >/dev/null || { echo "build failed"; exit 1; }
 fi
 sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
-          --section SchedulerStats --section MemoryWorkloadAnalysis --section SourceCounters)
+          --section SchedulerStats --section MemoryWorkloadAnalysis --section SourceCounters
+          --print-details all) # all: the stall reasons and top source locations too
 status=0
 # bench_w4a16 times cuBLAS before tessera for each row; -k keeps to our kernel,
 # --launch-skip past the warm-ups
