@@ -4,7 +4,8 @@
 # (8b.gate_up, m=1024) and one DF11 decode (64 MB stream) per decoder. The
 # sections are those that explained the first H100 run
 # (perf/results/2026-11-22-h100/run3): speed of light, occupancy, launch,
-# warp states, scheduler, memory workload, source counters.
+# warp states, scheduler, memory workload, source counters; then every stall
+# reason (raw metrics) for the two decode kernels. Six text files.
 #   OUT=/some/dir perf/gpu_profile.sh   (default perf/results/profile-<stamp>)
 # Reuses build-gpu/ when perf/gpu_suite.sh built it; else builds it the same way.
 set -uo pipefail
@@ -19,8 +20,7 @@ if [ ! -x build-gpu/perf/bench_w4a16 ] || [ ! -x build-gpu/perf/bench_df11 ]; th
     cmake --build build-gpu -j"$(nproc)" --target bench_w4a16 bench_df11 >/dev/null || { echo "build failed"; exit 1; }
 fi
 sections=(--section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats
-          --section SchedulerStats --section MemoryWorkloadAnalysis --section SourceCounters
-          --print-details all) # all: the stall reasons and top source locations too
+          --section SchedulerStats --section MemoryWorkloadAnalysis --section SourceCounters)
 status=0
 # bench_w4a16 times cuBLAS before tessera for each row; -k keeps to our kernel,
 # --launch-skip past the warm-ups
@@ -34,5 +34,10 @@ timeout 200 ncu "${sections[@]}" -k regex:'df11_decode_kernel<1>' -c 1 --launch-
   build-gpu/perf/bench_df11 --quick >"$dest/ncu_df11_decoder1.txt" 2>&1 || status=1
 timeout 200 ncu "${sections[@]}" -k regex:'df11_decode_kernel<2>' -c 1 --launch-skip 2 \
   build-gpu/perf/bench_df11 --quick >"$dest/ncu_df11_decoder2.txt" 2>&1 || status=1
+# every stall reason of the warp-state section, as raw metrics
+timeout 200 ncu --section WarpStateStats --page raw -k regex:w4a16_gemm -c 1 --launch-skip 12 \
+  build-gpu/perf/bench_w4a16 --dtype f16 --models 70b --m 1 --quick >"$dest/ncu_w4a16_decode_stalls.txt" 2>&1 || status=1
+timeout 200 ncu --section WarpStateStats --page raw -k regex:'df11_decode_kernel<2>' -c 1 --launch-skip 2 \
+  build-gpu/perf/bench_df11 --quick >"$dest/ncu_df11_decoder2_stalls.txt" 2>&1 || status=1
 echo "profiles in $dest (status $status)"
 exit $status
