@@ -21,7 +21,7 @@ typedef struct w4a16_plan {
     int m_slices, blocks_per_slice, items_per_block, k_tiles, n_tiles;
     size_t locks_offset, partials_offset, a_perm_offset, workspace_bytes, smem_bytes;
     int dense;           /* the dequantise + cuBLAS route (tsr_w4a16_set_prefill) */
-    size_t dense_offset; /* where its [k][n] matrix goes: after any kernel call's locks for up to m rows */
+    size_t dense_offset; /* where its [k][n] matrix goes: past the locks any kernel call can count in */
 } w4a16_plan_t;
 
 static size_t align256(size_t x) { return (x + 255) / 256 * 256; }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "simt.h"
 #include "simt_alloc.h"
 
 namespace {
@@ -22,15 +23,7 @@ float load(const void *base, size_t i, cudaDataType_t t)
 {
     uint16_t bits;
     memcpy(&bits, (const unsigned char *)base + 2 * i, 2);
-    if (t == CUDA_R_16BF) {
-        uint32_t u = (uint32_t)bits << 16;
-        float f;
-        memcpy(&f, &u, 4);
-        return f;
-    }
-    __half_raw r;
-    r.x = bits;
-    return __half2float(__half(r));
+    return tsr_simt_b16_to_float(bits, t == CUDA_R_16BF);
 }
 
 void store(void *base, size_t i, float v, cudaDataType_t t)

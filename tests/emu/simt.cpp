@@ -554,12 +554,7 @@ void tsr_simt_ldmatrix(uint32_t *regs, int count, int trans, const void *row_add
 }
 
 /* ---- mma ------------------------------------------------------------------ */
-namespace {
-struct MmaSlot {
-    uint32_t a[4], b[4], meta;
-};
-
-float b16_to_float(uint16_t v, int bf16)
+float tsr_simt_b16_to_float(uint16_t v, int bf16)
 {
     if (bf16) {
         uint32_t u = (uint32_t)v << 16;
@@ -571,6 +566,11 @@ float b16_to_float(uint16_t v, int bf16)
     r.x = v;
     return __half2float(__half(r));
 }
+
+namespace {
+struct MmaSlot {
+    uint32_t a[4], b[4], meta;
+};
 
 uint16_t reg_half(uint32_t r, int hi) { return (uint16_t)(hi ? r >> 16 : r & 0xffff); }
 } // namespace
@@ -598,14 +598,14 @@ static void mma_common(float d[4], const uint32_t a[4], const uint32_t *b, int n
             int r, cc;
             if (sparse) tsr_frag_sp_m16n8k32_b(l, i, &r, &cc);
             else tsr_frag_m16n8k16_b(l, i, &r, &cc);
-            B[r][cc] = b16_to_float(reg_half(slot[l]->b[i / 2], i & 1), bf16);
+            B[r][cc] = tsr_simt_b16_to_float(reg_half(slot[l]->b[i / 2], i & 1), bf16);
         }
     if (!sparse) {
         for (int l = 0; l < 32; l++)
             for (int i = 0; i < 8; i++) {
                 int r, cc;
                 tsr_frag_m16n8k16_a(l, i, &r, &cc);
-                A[r][cc] = b16_to_float(reg_half(slot[l]->a[i / 2], i & 1), bf16);
+                A[r][cc] = tsr_simt_b16_to_float(reg_half(slot[l]->a[i / 2], i & 1), bf16);
             }
     } else {
         /* Kept values by (row, kept column), then metadata places them. */
@@ -614,7 +614,7 @@ static void mma_common(float d[4], const uint32_t a[4], const uint32_t *b, int n
             for (int i = 0; i < 8; i++) {
                 int r, kc;
                 tsr_frag_sp_m16n8k32_a(l, i, &r, &kc);
-                kept[r][kc] = b16_to_float(reg_half(slot[l]->a[i / 2], i & 1), bf16);
+                kept[r][kc] = tsr_simt_b16_to_float(reg_half(slot[l]->a[i / 2], i & 1), bf16);
             }
         for (int l = 0; l < 32; l++)
             for (int nib = 0; nib < 8; nib++) {
