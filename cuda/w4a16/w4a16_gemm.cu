@@ -160,14 +160,16 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
     typedef w4a16_stage_layout<MB> L;
     const int tid = threadIdx.x;
     /* Activations: 16*MB rows of 64 k as 8 chunks of 16 bytes, 32 rows per
-     * round of 256 threads. Rows past m and k past the end are zero-filled
-     * without being read. */
+     * round of 256 threads. Rows past m are not copied at all (zeroed once
+     * when the kernel starts, w4a16_zero_rows_past_m); k past the end is
+     * zero-filled without being read. */
     constexpr int A_CHUNKS = 16 * MB * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
     const int col = kt * TSR_W4A16_TILE_K + ld.ch * 8;
 #pragma unroll
     for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
         if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
-        const bool ok = ld.row0 + i * ROWS_PER_ROUND < p.m && col < p.k;
+        if (ld.row0 + i * ROWS_PER_ROUND >= p.m) break; /* and every later round's row too */
+        const bool ok = col < p.k;
         const size_t off = ld.a_off0 + (size_t)i * ROWS_PER_ROUND * p.k + kt * TSR_W4A16_TILE_K;
         const void *src = ok ? (const unsigned char *)p.a + off * 2 : p.a;
         cp_async_16_zfill(st + ld.smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
@@ -187,6 +189,23 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
         int i = tid - 32, grp = g0 + i / 4;
         const unsigned char *src = p.zeros + (size_t)grp * (p.n_padded / 2) + nt * (TSR_W4A16_TILE_N / 2) + (i % 4) * 16;
         cp_async_16_zfill(st + L::z_offset + i * 16, src, 16);
+    }
+}
+
+/* Rows of the block's row slice past m, zeroed in every stage buffer once:
+ * the loads never touch them again (at m = 1 that is 120 of each item's 128
+ * activation copies saved; the H100's profile counted them as half the
+ * kernel's global sectors). The first barrier of the main loop orders these
+ * stores before any read. */
+template <int MB, int STAGES>
+TSR_DEVICE void w4a16_zero_rows_past_m(const tsr_w4a16_launch_args_t &p, int m0, unsigned char *smem)
+{
+    typedef w4a16_stage_layout<MB> L;
+    constexpr int A_CHUNKS = 16 * MB * 8;
+    if (m0 + 16 * MB <= p.m) return;
+    for (int i = threadIdx.x; i < STAGES * A_CHUNKS; i += TSR_W4A16_THREADS) {
+        const int c = i % A_CHUNKS;
+        if (m0 + (c >> 3) >= p.m) st_shared(smem + (i / A_CHUNKS) * L::bytes + c * 16, make_uint4(0, 0, 0, 0));
     }
 }
 
@@ -392,6 +411,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(WM)) w
     float acc[MB / WM][2 * WM][4];
     w4a16_zero<MB / WM, 2 * WM>(acc);
     const w4a16_loader ld = w4a16_make_loader<MB>(p, m0);
+    w4a16_zero_rows_past_m<MB, STAGES>(p, m0, smem);
     /* tiles of the item computed and of the next item loaded, advanced by
      * one each step: two divisions per block, none per item */
     int nt = first / p.k_tiles, kt = first % p.k_tiles, load_nt = nt, load_kt = kt;
