@@ -194,8 +194,8 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
 
 /* Rows of the block's row slice past m, zeroed in every stage buffer once:
  * the loads never touch them again (at m = 1 that is 120 of each item's 128
- * activation copies saved; the H100's profile counted them as half the
- * kernel's global sectors). The first barrier of the main loop orders these
+ * activation copies saved; likely most of the excess global sectors the
+ * H100's profile counted). The first barrier of the main loop orders these
  * stores before any read. */
 template <int MB, int STAGES>
 TSR_DEVICE void w4a16_zero_rows_past_m(const tsr_w4a16_launch_args_t &p, int m0, unsigned char *smem)
