@@ -130,7 +130,9 @@ typedef struct section {
 typedef struct header {
     uint32_t version, header_bytes;
     uint64_t total_bytes, symbols;
-    uint32_t tensors, code_bits, chunks, reserved;
+    uint32_t tensors, code_bits, chunks;
+    uint16_t steps;             /* of a chunk */
+    uint8_t lane_bytes, zero;   /* lane table entries: 1 or 2 bytes */
     section_t sec[TSR_DF11_SECTIONS];
     uint64_t table_fnv, header_fnv;
 } header_t;
@@ -152,7 +154,9 @@ static void write_header(unsigned char *out, const header_t *h)
     put(out, &off, &h->tensors, 4);
     put(out, &off, &h->code_bits, 4);
     put(out, &off, &h->chunks, 4);
-    put(out, &off, &h->reserved, 4);
+    put(out, &off, &h->steps, 2);
+    put(out, &off, &h->lane_bytes, 1);
+    put(out, &off, &h->zero, 1);
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
         put(out, &off, &h->sec[i].offset, 8);
         put(out, &off, &h->sec[i].bytes, 8);
@@ -164,7 +168,15 @@ static void write_header(unsigned char *out, const header_t *h)
 }
 
 /* ---- encoder -------------------------------------------------------------------- */
+static int valid_steps(uint32_t steps) { return steps >= 1 && steps <= TSR_DF11_MAX_CHUNK_STEPS && (steps & (steps - 1)) == 0; }
+
 tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes)
+{
+    return tsr_df11_encode_with(tensors, count, NULL, container, bytes);
+}
+
+tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, const tsr_df11_encode_options_t *options,
+                                  void **container, size_t *bytes)
 {
     const char *fn = "tsr_df11_encode";
     tsr_clear_error();
@@ -172,6 +184,10 @@ tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void *
     TSR_CHECK_PTR(fn, bytes);
     *container = NULL;
     *bytes = 0;
+    const uint32_t steps = options && options->chunk_steps ? (uint32_t)options->chunk_steps : TSR_DF11_DEFAULT_CHUNK_STEPS;
+    if (options && (options->chunk_steps < 0 || !valid_steps(steps)))
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: options->chunk_steps=%d must be 0 (default %d) or a power of two in 1..%d", fn,
+                        options->chunk_steps, TSR_DF11_DEFAULT_CHUNK_STEPS, TSR_DF11_MAX_CHUNK_STEPS);
     if (count < 0 || (count > 0 && !tensors))
         return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: count=%d with tensors=%p", fn, count, (const void *)tensors);
     uint64_t symbols = 0, table_bytes = 0;
@@ -202,19 +218,26 @@ tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void *
      * it directly: its offset depends only on the header. */
     header_t h;
     memset(&h, 0, sizeof h);
-    h.version = TSR_DF11_VERSION_1;
+    h.version = TSR_DF11_VERSION;
     h.header_bytes = (uint32_t)align16(TSR_DF11_HEADER_FIXED + table_bytes);
     h.symbols = symbols;
     h.tensors = (uint32_t)count;
-    uint64_t chunks = (symbols + TSR_DF11_CHUNK - 1) / TSR_DF11_CHUNK;
+    const uint64_t chunk_elems = (uint64_t)TSR_DF11_LANES * TSR_DF11_GROUP * steps;
+    uint64_t chunks = (symbols + chunk_elems - 1) / chunk_elems;
+    if (chunks > UINT32_MAX) return tsr_fail(TSR_STATUS_UNSUPPORTED_SHAPE, "%s: %llu chunks of %u steps; at most 2^32 - 1", fn,
+                                             (unsigned long long)chunks, steps);
     h.chunks = (uint32_t)chunks;
+    h.steps = (uint16_t)steps;
+    h.lane_bytes = 1; /* 2 when some chunk's lanes differ by more than 255 bits (below) */
     uint64_t bound = align16(h.header_bytes + symbols) + align16((uint64_t)2 << TSR_DF11_MAX_CODE_BITS) + align16(chunks * 8) +
-                     align16(chunks * TSR_DF11_LANES * 2) + align16((symbols * TSR_DF11_MAX_CODE_BITS + 31) / 32 * 4 + chunks * TSR_DF11_LANES * 4);
+                     align16(chunks * TSR_DF11_LANES * 2) + align16((symbols * TSR_DF11_MAX_CODE_BITS + 31) / 32 * 4);
     unsigned char *out = malloc(bound);
     uint8_t *exps = malloc(symbols ? symbols : 1);
-    if (!out || !exps) {
+    uint16_t *lane_len = malloc(chunks ? chunks * TSR_DF11_LANES * 2 : 1); /* each lane's bits */
+    if (!out || !exps || !lane_len) {
         free(out);
         free(exps);
+        free(lane_len);
         return tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: %llu bytes for the container", fn, (unsigned long long)bound);
     }
     memset(out, 0, h.header_bytes);
@@ -259,27 +282,28 @@ tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void *
     off = align16(off + h.sec[1].bytes);
     h.sec[2] = (section_t){off, chunks * 8, 0};
     off = align16(off + h.sec[2].bytes);
-    h.sec[3] = (section_t){off, chunks * TSR_DF11_LANES * 2, 0};
+    h.sec[3] = (section_t){off, chunks * TSR_DF11_LANES, 0}; /* u8 entries until a chunk needs u16 */
     off = align16(off + h.sec[3].bytes);
     h.sec[4].offset = off;
     uint16_t *lut = (uint16_t *)(out + h.sec[1].offset);
-    uint64_t *chunk_base = (uint64_t *)(out + h.sec[2].offset);
-    uint16_t *lane_words = (uint16_t *)(out + h.sec[3].offset);
+    uint64_t *chunk_rec = (uint64_t *)(out + h.sec[2].offset);
     uint32_t *stream = (uint32_t *)(out + h.sec[4].offset);
     canonical_codes(len, code_bits, code, lut);
     uint32_t cl[256]; /* code | length << 16: one load per symbol */
     for (int e = 0; e < 256; e++) cl[e] = code[e] | ((uint32_t)len[e] << 16);
 
-    /* Pass 2: each lane's substream, chunk by chunk (a chunk's 32 KB of
-     * exponents stays in cache while its lanes stride through it). */
-    uint64_t words = 0;
+    /* Pass 2: the stream, lane after lane with no padding between them, chunk
+     * by chunk (a chunk's exponents stay in cache while its lanes stride
+     * through them). */
+    uint64_t words = 0, acc = 0, stream_bits = 0;
+    int nacc = 0;
     for (uint64_t c = 0; c < chunks; c++) {
-        chunk_base[c] = words;
+        uint32_t shortest = UINT32_MAX, longest = 0;
+        uint64_t chunk_start = stream_bits;
         for (int lane = 0; lane < TSR_DF11_LANES; lane++) {
-            uint64_t start = words, acc = 0;
-            int nacc = 0;
-            for (int step = 0; step < TSR_DF11_STEPS; step++) {
-                uint64_t p0 = tsr_df11_position(c, step, lane, 0);
+            uint32_t lane_bits = 0;
+            for (uint32_t step = 0; step < steps; step++) {
+                uint64_t p0 = tsr_df11_position(c, (int)steps, (int)step, lane, 0);
                 if (p0 >= symbols) break;
                 int m = symbols - p0 < TSR_DF11_GROUP ? (int)(symbols - p0) : TSR_DF11_GROUP;
                 const uint8_t *ex = exps + p0;
@@ -288,19 +312,40 @@ tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void *
                     int l = (int)(x >> 16);
                     acc = (acc << l) | (x & 0xffff);
                     nacc += l;
+                    lane_bits += (uint32_t)l;
                     if (nacc >= 32) {
                         stream[words++] = (uint32_t)(acc >> (nacc - 32));
                         nacc -= 32;
                     }
                 }
             }
-            if (nacc > 0) stream[words++] = (uint32_t)(acc << (32 - nacc));
-            lane_words[c * TSR_DF11_LANES + (uint64_t)lane] = (uint16_t)(words - start);
+            lane_len[c * TSR_DF11_LANES + (uint64_t)lane] = (uint16_t)lane_bits; /* <= 128 * 8 * 12 */
+            stream_bits += lane_bits;
+            if (lane_bits < shortest) shortest = lane_bits;
+            if (lane_bits > longest) longest = lane_bits;
+        }
+        if (longest - shortest > 255) h.lane_bytes = 2;
+        chunk_rec[c] = chunk_start | (uint64_t)shortest << 48;
+    }
+    if (nacc > 0) stream[words++] = (uint32_t)(acc << (32 - nacc));
+    free(exps);
+    if (h.lane_bytes == 2) { /* rare: lanes of one chunk far apart (a few long codes in some); the stream moves up */
+        h.sec[3].bytes = chunks * TSR_DF11_LANES * 2;
+        off = align16(h.sec[3].offset + h.sec[3].bytes);
+        memmove(out + off, out + h.sec[4].offset, words * 4);
+        h.sec[4].offset = off;
+    }
+    for (uint64_t c = 0; c < chunks; c++) {
+        uint32_t shortest = (uint32_t)(chunk_rec[c] >> 48);
+        for (uint64_t i = c * TSR_DF11_LANES; i < (c + 1) * TSR_DF11_LANES; i++) {
+            uint16_t d = (uint16_t)(lane_len[i] - shortest);
+            if (h.lane_bytes == 1) out[h.sec[3].offset + i] = (uint8_t)d;
+            else memcpy(out + h.sec[3].offset + 2 * i, &d, 2);
         }
     }
-    free(exps);
+    free(lane_len);
     h.sec[4].bytes = words * 4;
-    off = align16(off + h.sec[4].bytes);
+    off = align16(h.sec[4].offset + h.sec[4].bytes);
     h.total_bytes = off;
     /* zero the alignment gaps, so that equal input gives equal bytes */
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
@@ -352,7 +397,9 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
     GET(h.tensors, 4);
     GET(h.code_bits, 4);
     GET(h.chunks, 4);
-    GET(h.reserved, 4);
+    GET(h.steps, 2);
+    GET(h.lane_bytes, 1);
+    GET(h.zero, 1);
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
         GET(h.sec[i].offset, 8);
         GET(h.sec[i].bytes, 8);
@@ -361,19 +408,24 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
     GET(h.table_fnv, 8);
     GET(h.header_fnv, 8);
 #undef GET
-    if (h.version != TSR_DF11_VERSION_1) CORRUPT("%s: version %u; this build reads version 1", fn, h.version);
+    if (h.version != TSR_DF11_VERSION) CORRUPT("%s: version %u; this build reads version %u", fn, h.version, TSR_DF11_VERSION);
     if (fnv1a64(in, TSR_DF11_HEADER_FIXED - 8) != h.header_fnv) CORRUPT("%s: header checksum mismatch", fn);
     if (h.total_bytes != n) CORRUPT("%s: header says %llu bytes, %zu given (truncated?)", fn, (unsigned long long)h.total_bytes, n);
     if (h.header_bytes < TSR_DF11_HEADER_FIXED || h.header_bytes % 16 || h.header_bytes > n)
         CORRUPT("%s: header_bytes=%u invalid", fn, h.header_bytes);
     if (h.code_bits < 1 || h.code_bits > TSR_DF11_MAX_CODE_BITS) CORRUPT("%s: code_bits=%u not in 1..%d", fn, h.code_bits, TSR_DF11_MAX_CODE_BITS);
     if (h.symbols > (UINT64_C(1) << 40)) CORRUPT("%s: %llu symbols", fn, (unsigned long long)h.symbols);
-    if (h.chunks != (h.symbols + TSR_DF11_CHUNK - 1) / TSR_DF11_CHUNK) CORRUPT("%s: chunks=%u does not match %llu symbols", fn, h.chunks, (unsigned long long)h.symbols);
+    if (!valid_steps(h.steps)) CORRUPT("%s: steps=%u not a power of two in 1..%d", fn, h.steps, TSR_DF11_MAX_CHUNK_STEPS);
+    if ((h.lane_bytes != 1 && h.lane_bytes != 2) || h.zero) CORRUPT("%s: lane_bytes=%u (1 or 2), byte 47=%u (0)", fn, h.lane_bytes, h.zero);
+    const uint64_t chunk_elems = (uint64_t)TSR_DF11_LANES * TSR_DF11_GROUP * h.steps;
+    if (h.chunks != (h.symbols + chunk_elems - 1) / chunk_elems)
+        CORRUPT("%s: chunks=%u does not match %llu symbols in chunks of %llu", fn, h.chunks, (unsigned long long)h.symbols,
+                (unsigned long long)chunk_elems);
     if (fnv1a64(in + TSR_DF11_HEADER_FIXED, h.header_bytes - TSR_DF11_HEADER_FIXED) != h.table_fnv)
         CORRUPT("%s: tensor table checksum mismatch", fn);
     /* sections: in order, aligned, inside, of the sizes the header implies */
     const uint64_t want[TSR_DF11_SECTIONS] = {h.symbols, (uint64_t)2 << h.code_bits, (uint64_t)h.chunks * 8,
-                                              (uint64_t)h.chunks * TSR_DF11_LANES * 2, UINT64_MAX};
+                                              (uint64_t)h.chunks * TSR_DF11_LANES * h.lane_bytes, UINT64_MAX};
     uint64_t prev_end = h.header_bytes;
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
         const section_t *s = &h.sec[i];
@@ -399,19 +451,25 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
         memcpy(&f, lutp + 2 * first, 2);
         if (f != e) CORRUPT("%s: lookup entry %u breaks the run of its code", fn, i);
     }
-    /* substreams: chunk bases contiguous, lanes summing to the stream */
-    uint64_t words = 0, stream_words = h.sec[4].bytes / 4;
+    /* substreams: each chunk starting where the lanes before it end, the
+     * lanes filling the stream's words (all but at most 31 bits of the last) */
+    uint64_t bits = 0, stream_words = h.sec[4].bytes / 4;
     for (uint32_t c = 0; c < h.chunks; c++) {
-        uint64_t base;
-        memcpy(&base, in + h.sec[2].offset + 8ull * c, 8);
-        if (base != words) CORRUPT("%s: chunk %u starts at word %llu, expected %llu", fn, c, (unsigned long long)base, (unsigned long long)words);
+        uint64_t rec;
+        memcpy(&rec, in + h.sec[2].offset + 8ull * c, 8);
+        if ((rec & TSR_DF11_CHUNK_BIT_MASK) != bits)
+            CORRUPT("%s: chunk %u starts at bit %llu, expected %llu", fn, c, (unsigned long long)(rec & TSR_DF11_CHUNK_BIT_MASK),
+                    (unsigned long long)bits);
         for (int l = 0; l < TSR_DF11_LANES; l++) {
-            uint16_t lw;
-            memcpy(&lw, in + h.sec[3].offset + 2ull * ((uint64_t)c * TSR_DF11_LANES + (uint64_t)l), 2);
-            words += lw;
+            uint64_t i = (uint64_t)c * TSR_DF11_LANES + (uint64_t)l;
+            uint16_t d = 0;
+            if (h.lane_bytes == 1) d = in[h.sec[3].offset + i];
+            else memcpy(&d, in + h.sec[3].offset + 2 * i, 2);
+            bits += (rec >> 48) + d;
         }
     }
-    if (words != stream_words) CORRUPT("%s: lanes hold %llu words, the stream %llu", fn, (unsigned long long)words, (unsigned long long)stream_words);
+    if ((bits + 31) / 32 != stream_words)
+        CORRUPT("%s: lanes hold %llu bits, the stream %llu words", fn, (unsigned long long)bits, (unsigned long long)stream_words);
 
     /* tensor table */
     if (h.tensors > (h.header_bytes - TSR_DF11_HEADER_FIXED) / 4) CORRUPT("%s: %u tensors cannot fit the table", fn, h.tensors);
@@ -467,10 +525,12 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
     info->tensors = h.tensors;
     info->code_bits = h.code_bits;
     info->chunks = h.chunks;
+    info->chunk_steps = h.steps;
+    info->lane_bytes = h.lane_bytes;
     info->raw_offset = h.sec[0].offset;
     info->lut_offset = h.sec[1].offset;
     info->chunk_base_offset = h.sec[2].offset;
-    info->lane_words_offset = h.sec[3].offset;
+    info->lane_bits_offset = h.sec[3].offset;
     info->stream_offset = h.sec[4].offset;
     info->stream_words = stream_words;
     return TSR_STATUS_SUCCESS;
@@ -552,22 +612,24 @@ tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *
     if (info->tensors) TSR_CHECK_PTR(fn, dests);
     const unsigned char *in = container;
     const uint16_t *lut = (const uint16_t *)(in + info->lut_offset);
-    const uint64_t *chunk_base = (const uint64_t *)(in + info->chunk_base_offset);
-    const uint16_t *lane_words = (const uint16_t *)(in + info->lane_words_offset);
+    const uint64_t *chunk_rec = (const uint64_t *)(in + info->chunk_base_offset);
+    const unsigned char *lane_bits = in + info->lane_bits_offset;
     const uint32_t *stream = (const uint32_t *)(in + info->stream_offset);
     const uint8_t *raw = in + info->raw_offset;
+    const int steps = (int)info->chunk_steps;
     if ((uintptr_t)in % 16) return tsr_fail(TSR_STATUS_MISALIGNED_POINTER, "%s: container=%p must be 16-byte aligned", fn, container);
     for (uint64_t c = 0; c < info->chunks; c++) {
-        uint64_t start = chunk_base[c];
+        uint64_t start = chunk_rec[c] & TSR_DF11_CHUNK_BIT_MASK;
         for (int lane = 0; lane < TSR_DF11_LANES; lane++) {
-            uint32_t nw = lane_words[c * TSR_DF11_LANES + (uint64_t)lane];
+            uint64_t i = c * TSR_DF11_LANES + (uint64_t)lane;
+            uint32_t nb = (uint32_t)(chunk_rec[c] >> 48) + (info->lane_bytes == 1 ? lane_bits[i] : ((const uint16_t *)lane_bits)[i]);
             tsr_df11_bits_t b;
-            tsr_df11_bits_init(&b, stream + start, nw);
-            start += nw;
+            tsr_df11_bits_init(&b, stream, start, nb);
+            start += nb;
             uint32_t t = 0;
-            for (int step = 0; step < TSR_DF11_STEPS; step++)
+            for (int step = 0; step < steps; step++)
                 for (int j = 0; j < TSR_DF11_GROUP; j++) {
-                    uint64_t p = tsr_df11_position(c, step, lane, j);
+                    uint64_t p = tsr_df11_position(c, steps, step, lane, j);
                     if (p >= info->symbols) goto lane_done;
                     int e = tsr_df11_decode_symbol(&b, lut, (int)info->code_bits);
                     if (e < 0) return tsr_fail(TSR_STATUS_CORRUPT_DATA, "%s: invalid code in chunk %llu lane %d at element %llu",
@@ -575,7 +637,10 @@ tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *
                     while (p >= info->tensor[t].offset + info->tensor[t].count) t++;
                     if (dests[t]) dests[t][p - info->tensor[t].offset] = tsr_df11_join(raw[p], (uint8_t)e);
                 }
-        lane_done:;
+        lane_done:
+            if (b.left)
+                return tsr_fail(TSR_STATUS_CORRUPT_DATA, "%s: chunk %llu lane %d leaves %u bits of its substream unread", fn,
+                                (unsigned long long)c, lane, b.left);
         }
     }
     return TSR_STATUS_SUCCESS;

@@ -47,6 +47,10 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     if (workspace_bytes < need)
         return tsr_fail(TSR_STATUS_WORKSPACE_TOO_SMALL, "%s: workspace_bytes=%zu but this container needs %zu (tsr_df11_workspace_size)",
                         fn, workspace_bytes, need);
+    const uint32_t steps = info->chunk_steps;
+    if (steps < 1 || steps > TSR_DF11_MAX_CHUNK_STEPS || (steps & (steps - 1)) || (info->lane_bytes != 1 && info->lane_bytes != 2))
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: info->chunk_steps=%u, info->lane_bytes=%u: info must come from tsr_df11_parse", fn,
+                        steps, info->lane_bytes);
     for (uint32_t t = 0; t < info->tensors; t++)
         if (dests[t] && (uintptr_t)dests[t] % 2)
             return tsr_fail(TSR_STATUS_MISALIGNED_POINTER, "%s: dests[%u]=%p must be 2-byte aligned", fn, t, (void *)dests[t]);
@@ -56,12 +60,15 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     unsigned char *ws = workspace;
     a.lut = (const uint16_t *)(c + info->lut_offset);
     a.chunk_base = (const uint64_t *)(c + info->chunk_base_offset);
-    a.lane_words = (const uint16_t *)(c + info->lane_words_offset);
+    a.lane_bits = c + info->lane_bits_offset;
     a.stream = (const uint32_t *)(c + info->stream_offset);
     a.raw = c + info->raw_offset;
     a.stream_words = info->stream_words;
     a.symbols = info->symbols;
     a.chunks = info->chunks;
+    a.steps = (int)info->chunk_steps;
+    a.lane_bytes = (int)info->lane_bytes;
+    a.sm_count = h->info.sm_count;
     a.code_bits = (int)info->code_bits;
     a.tensors = (int)info->tensors;
     a.status = (unsigned int *)ws;

@@ -23,13 +23,15 @@ typedef struct tsr_df11_dest {
 
 typedef struct tsr_df11_launch_args {
     const uint16_t *lut;         /* [1 << code_bits] */
-    const uint64_t *chunk_base;  /* [chunks] */
-    const uint16_t *lane_words;  /* [chunks][32] */
+    const uint64_t *chunk_base;  /* [chunks]: first stream bit | shortest lane's bits << 48 */
+    const void *lane_bits;       /* [chunks][32] u8 or u16 (lane_bytes): a lane's bits minus the shortest */
     const uint32_t *stream;      /* [stream_words] */
     const uint8_t *raw;          /* [symbols] */
     uint64_t stream_words, symbols;
     uint32_t chunks;
+    int steps, lane_bytes;       /* of a chunk; of a lane_bits entry */
     int code_bits, tensors;
+    int sm_count;                /* the grid is at most the blocks that fit the GPU at once */
     const tsr_df11_dest_t *dests; /* [tensors] in device memory, when tensors > TSR_DF11_INLINE_DESTS */
     tsr_df11_dest_t inline_dests[TSR_DF11_INLINE_DESTS];
     unsigned int *status;         /* [4]: error flag, chunk, lane */

@@ -295,10 +295,11 @@ def report(ours, peer):
     print(f"device: {ours['device']['name']}, commit {ours['commit']}; copy bandwidth {ours['copy_gbs']:.0f} GB/s "
           f"(tessera's run), {peer['copy_gbs']:.0f} GB/s (peer's run); peer {peer['peer']}\n")
     print("| tensors | tessera µs | dfloat11 µs | speedup | tessera GB/s | dfloat11 GB/s | tessera % of copy | "
-          "tessera size | dfloat11 size |")
+          "tessera chunk steps, size | dfloat11 size |")
     print("|---|---|---|---|---|---|---|---|---|")
-    # one row per tessera decoder (bench_df11 times each: "df11 decode" is
-    # decoder 1, "df11 decode, decoder 2" the pair-refill one)
+    # one row per tessera decoder and chunk length (bench_df11 times each:
+    # "df11 decode" is decoder 1, "df11 decode, decoder 2" the pair-refill
+    # one; the config says "<steps> steps, <size>% of bf16")
     for t in ours["rows"]:
         p = next((p for p in peer["rows"] if p["label"] == t["shape"]), None)
         if not p:

@@ -13,17 +13,22 @@
 
 static uint64_t g_seed;
 
-/* Encodes one tensor, parses, decodes on the host, compares bit for bit. */
-static size_t roundtrip(const uint16_t *v, size_t n, const char *what)
+/* Encodes one tensor in chunks of `steps` (0: the default), parses, decodes
+ * on the host, compares bit for bit. Returns the container's bytes; the
+ * lane table's entry width goes to *lane_bytes when asked. */
+static size_t roundtrip_steps(const uint16_t *v, size_t n, const char *what, int steps, uint32_t *lane_bytes)
 {
     tsr_df11_tensor_t t = {what, v, 1, {(int64_t)n}};
+    tsr_df11_encode_options_t opt = {steps};
     void *c = NULL;
     size_t bytes = 0;
-    tsr_status_t st = tsr_df11_encode(&t, 1, &c, &bytes);
+    tsr_status_t st = tsr_df11_encode_with(&t, 1, &opt, &c, &bytes);
     if (st) fail_msg("%s: encode: %s", what, tsr_last_error());
     tsr_df11_info_t info;
     if ((st = tsr_df11_parse(c, bytes, &info))) fail_msg("%s: parse: %s", what, tsr_last_error());
     assert_int_equal(info.symbols, n);
+    assert_int_equal(info.chunk_steps, steps ? steps : TSR_DF11_DEFAULT_CHUNK_STEPS);
+    if (lane_bytes) *lane_bytes = info.lane_bytes;
     uint16_t *out = malloc(n * 2 + 16);
     memset(out, 0xAB, n * 2 + 16);
     uint16_t *dests[1] = {out};
@@ -36,6 +41,8 @@ static size_t roundtrip(const uint16_t *v, size_t n, const char *what)
     free(c);
     return bytes;
 }
+
+static size_t roundtrip(const uint16_t *v, size_t n, const char *what) { return roundtrip_steps(v, n, what, 0, NULL); }
 
 static void test_all_bit_patterns(void **state)
 {
@@ -72,6 +79,50 @@ static void test_sizes_and_single_exponent(void **state)
     roundtrip(v, 100003, "one exponent");
     for (size_t i = 0; i < 100003; i++) v[i] = (uint16_t)(rng = rng * 6364136223846793005ull + 1, rng >> 48);
     roundtrip(v, 100003, "random bits");
+    free(v);
+}
+
+/* Every chunk length, and lanes of one chunk far apart in length (two-byte
+ * lane entries): the same bits back. */
+static void test_chunk_steps_and_wide_lanes(void **state)
+{
+    (void)state;
+    const size_t n = 100003;
+    uint64_t rng = g_seed ^ 7;
+    uint16_t *v = malloc(n * 2);
+    ref_bf16_gaussian(v, n, 0.02, &rng);
+    uint32_t lb = 0;
+    size_t last = 0;
+    for (int steps = 1; steps <= TSR_DF11_MAX_CHUNK_STEPS; steps *= 2) {
+        char what[32];
+        snprintf(what, sizeof what, "steps %d", steps);
+        size_t bytes = roundtrip_steps(v, n, what, steps, &lb);
+        if (steps <= 32) assert_int_equal(lb, 1); /* longer lanes may, rarely, differ by 256 bits */
+        if (last && lb == 1) assert_true(bytes <= last); /* longer chunks, fewer lane entries */
+        last = bytes;
+    }
+    /* lane 0 of every chunk gets the rare exponents (long codes), the others
+     * one common exponent: within a chunk lane 0 is hundreds of bits longer */
+    for (size_t i = 0; i < n; i++) {
+        uint16_t e = (i % 256) < 8 ? (uint16_t)(60 + tsr_test_rand_u64(&rng) % 120) : 127;
+        v[i] = (uint16_t)((v[i] & 0x807f) | e << 7);
+    }
+    roundtrip_steps(v, n, "wide lanes", 64, &lb);
+    assert_int_equal(lb, 2);
+    roundtrip_steps(v, n, "wide lanes, 1 step", 1, &lb);
+    assert_int_equal(lb, 1); /* 8 codes per lane: never 255 bits apart */
+    /* bad options name the rule */
+    tsr_df11_tensor_t t = {"v", v, 1, {16}};
+    void *c;
+    size_t bytes;
+    for (int bad = -1; bad <= 256; bad += 1 + (bad > 8) * 40) {
+        if (bad == 0 || bad == 1 || bad == 2 || bad == 4 || bad == 8 || bad == 128) continue;
+        tsr_df11_encode_options_t opt = {bad};
+        assert_int_equal(tsr_df11_encode_with(&t, 1, &opt, &c, &bytes), TSR_STATUS_INVALID_VALUE);
+        char want[48];
+        snprintf(want, sizeof want, "chunk_steps=%d", bad);
+        assert_non_null(strstr(tsr_last_error(), want));
+    }
     free(v);
 }
 
@@ -209,13 +260,12 @@ static void test_corrupt_and_truncated_containers(void **state)
     /* corruption the checksums cannot see (re-sealed): the decoder reports it */
     memcpy(copy, c, bytes);
     assert_int_equal(tsr_df11_parse(copy, bytes, &info), 0);
-    uint16_t lw;
-    memcpy(&lw, copy + info.lane_words_offset, 2);
-    lw = (uint16_t)(lw - 1); /* lane 0 of chunk 0 loses a word, lane 1 gains it */
-    memcpy(copy + info.lane_words_offset, &lw, 2);
-    memcpy(&lw, copy + info.lane_words_offset + 2, 2);
-    lw = (uint16_t)(lw + 1);
-    memcpy(copy + info.lane_words_offset + 2, &lw, 2);
+    assert_int_equal(info.lane_bytes, 1);
+    unsigned char *lb = copy + info.lane_bits_offset;
+    int give = 0; /* a lane that can lose a bit to the next one, or gain one, entries staying in 0..255 */
+    while (give < 30 && (lb[give] == 0 || lb[give] == 255 || lb[give + 1] == 0 || lb[give + 1] == 255)) give++;
+    lb[give]--; /* its last bit now counts as the next lane's first */
+    lb[give + 1]++;
     tsr_df11_info_free(&info);
     ref_df11_reseal(copy, bytes);
     assert_int_equal(tsr_df11_parse(copy, bytes, &info), TSR_STATUS_SUCCESS);
@@ -223,6 +273,15 @@ static void test_corrupt_and_truncated_containers(void **state)
     tsr_status_t st = tsr_df11_decode_host(copy, &info, d);
     printf("re-sealed corrupt stream: %s\n", tsr_last_error());
     assert_int_equal(st, TSR_STATUS_CORRUPT_DATA);
+    /* the other way: the lane gets one bit more than its codes use */
+    tsr_df11_info_free(&info);
+    lb[give] += 2;
+    lb[give + 1] -= 2;
+    ref_df11_reseal(copy, bytes);
+    assert_int_equal(tsr_df11_parse(copy, bytes, &info), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_decode_host(copy, &info, d), TSR_STATUS_CORRUPT_DATA);
+    printf("re-sealed, a bit too many: %s\n", tsr_last_error());
+    assert_non_null(strstr(tsr_last_error(), "leaves 1 bits of its substream unread"));
     free(out);
     tsr_df11_info_free(&info);
     free(copy);
@@ -305,6 +364,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_all_bit_patterns),
         cmocka_unit_test(test_sizes_and_single_exponent),
+        cmocka_unit_test(test_chunk_steps_and_wide_lanes),
         cmocka_unit_test(test_ratio_near_entropy_bound),
         cmocka_unit_test(test_many_tensors_one_stream),
         cmocka_unit_test(test_bad_arguments),

@@ -20,9 +20,10 @@ struct stream_fixture {
     tsr_df11_info_t info;
 };
 
-static void make_stream(stream_fixture &s, const tsr_df11_tensor_t *t, int n)
+static void make_stream(stream_fixture &s, const tsr_df11_tensor_t *t, int n, int steps = 0)
 {
-    assert_int_equal(tsr_df11_encode(t, n, &s.host, &s.bytes), TSR_STATUS_SUCCESS);
+    tsr_df11_encode_options_t opt = {steps};
+    assert_int_equal(tsr_df11_encode_with(t, n, &opt, &s.host, &s.bytes), TSR_STATUS_SUCCESS);
     assert_int_equal(tsr_df11_parse(s.host, s.bytes, &s.info), TSR_STATUS_SUCCESS);
     TSR_TEST_CUDA(cudaMalloc(&s.dev, s.bytes));
     TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));
@@ -88,6 +89,50 @@ static void test_block_of_tensors(void **state)
     free_stream(s);
 }
 
+/* Chunks of 1 step (hundreds of chunks: every warp goes several times round
+ * the grid) and of 128, and lanes so far apart that the lane table needs two
+ * bytes an entry: the original bits, nothing written outside. */
+static void test_chunk_lengths(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed ^ 13;
+    const size_t n = 100003, guard = 64;
+    std::vector<uint16_t> w(n), wide(n);
+    ref_bf16_gaussian(w.data(), n, 0.02, &rng);
+    for (size_t i = 0; i < n; i++) { /* lane 0 of each chunk: rare exponents, long codes */
+        uint32_t e = i % 256 < 8 ? 60 + (uint32_t)(tsr_test_rand_u64(&rng) % 120) : 127;
+        wide[i] = (uint16_t)((w[i] & 0x807fu) | e << 7);
+    }
+    struct {
+        const std::vector<uint16_t> *v;
+        int steps;
+        uint32_t lane_bytes; /* 0: either */
+    } cases[] = {{&w, 1, 1}, {&w, 128, 0}, {&wide, 64, 2}};
+    uint16_t *base;
+    TSR_TEST_CUDA(cudaMalloc((void **)&base, (n + 2 * guard) * 2));
+    for (const auto &c : cases) {
+        tsr_df11_tensor_t t = {"w", c.v->data(), 1, {(int64_t)n}};
+        stream_fixture s;
+        make_stream(s, &t, 1, c.steps);
+        assert_int_equal(s.info.chunk_steps, c.steps);
+        if (c.lane_bytes) assert_int_equal(s.info.lane_bytes, c.lane_bytes);
+        TSR_TEST_CUDA(cudaMemset(base, 0xEE, (n + 2 * guard) * 2));
+        uint16_t *d[1] = {base + guard};
+        assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+        if (tsr_df11_decode_status(g_h, s.ws, 0)) fail_msg("steps %d: %s", c.steps, tsr_last_error());
+        std::vector<uint16_t> got(n + 2 * guard);
+        TSR_TEST_CUDA(cudaMemcpy(got.data(), base, got.size() * 2, cudaMemcpyDeviceToHost));
+        for (size_t j = 0; j < n; j++)
+            if (got[guard + j] != (*c.v)[j]) fail_msg("steps %d: element %zu: 0x%04x, want 0x%04x", c.steps, j, got[guard + j], (*c.v)[j]);
+        for (size_t j = 0; j < guard; j++) {
+            assert_int_equal(got[j], 0xEEEE);
+            assert_int_equal(got[guard + n + j], 0xEEEE);
+        }
+        free_stream(s);
+    }
+    cudaFree(base);
+}
+
 /* More tensors than fit the kernel's parameters: the table goes through the workspace. */
 static void test_many_destinations(void **state)
 {
@@ -132,19 +177,38 @@ static void test_corrupt_device_stream_sets_status(void **state)
     TSR_TEST_CUDA(cudaMalloc((void **)&out, w.size() * 2));
     uint16_t *d[1] = {out};
     /* chunk 1 points far past the stream: its lanes must refuse to start */
-    uint64_t bad = 1ull << 40;
+    uint64_t bad = 1ull << 45;
     TSR_TEST_CUDA(cudaMemcpy((char *)s.dev + s.info.chunk_base_offset + 8, &bad, 8, cudaMemcpyHostToDevice));
     assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
     tsr_status_t st = tsr_df11_decode_status(g_h, s.ws, 0);
     assert_int_equal(st, TSR_STATUS_CORRUPT_DATA);
     printf("reported: %s\n", tsr_last_error());
     assert_non_null(strstr(tsr_last_error(), "chunk 1"));
-    /* lane 0 of chunk 0 loses its words: it runs out of bits */
+    /* lane 0 of chunk 0 gets 128 bits more or fewer than its codes: the lanes
+     * after it start in the wrong place, and run out of bits or end early */
     TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));
-    uint16_t zero = 0;
-    TSR_TEST_CUDA(cudaMemcpy((char *)s.dev + s.info.lane_words_offset, &zero, 2, cudaMemcpyHostToDevice));
+    assert_int_equal(s.info.lane_bytes, 1);
+    unsigned char more = (unsigned char)(((unsigned char *)s.host)[s.info.lane_bits_offset] ^ 0x80);
+    TSR_TEST_CUDA(cudaMemcpy((char *)s.dev + s.info.lane_bits_offset, &more, 1, cudaMemcpyHostToDevice));
     assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
     assert_int_equal(tsr_df11_decode_status(g_h, s.ws, 0), TSR_STATUS_CORRUPT_DATA);
+    /* one bit moves from a lane to the next: every code may still decode, but
+     * the first lane ends a bit before its substream does */
+    for (int more = -1; more <= 1; more += 2) {
+        std::vector<unsigned char> lb((unsigned char *)s.host + s.info.lane_bits_offset,
+                                      (unsigned char *)s.host + s.info.lane_bits_offset + 32);
+        int give = 0;
+        while (give < 30 && (lb[give] == 0 || lb[give] == 255 || lb[give + 1] == 0 || lb[give + 1] == 255)) give++;
+        lb[give] = (unsigned char)(lb[give] + more);
+        lb[give + 1] = (unsigned char)(lb[give + 1] - more);
+        TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));
+        TSR_TEST_CUDA(cudaMemcpy((char *)s.dev + s.info.lane_bits_offset, lb.data(), 32, cudaMemcpyHostToDevice));
+        assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+        assert_int_equal(tsr_df11_decode_status(g_h, s.ws, 0), TSR_STATUS_CORRUPT_DATA);
+        char want[32];
+        snprintf(want, sizeof want, "chunk 0, lane %d", give);
+        if (more > 0) assert_non_null(strstr(tsr_last_error(), want)); /* it decodes all its codes, then has a bit left */
+    }
     /* restored: clean again, and the status word was reset */
     TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));
     assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
@@ -212,6 +276,7 @@ int main(void)
     g_seed = tsr_test_seed("df11_gpu");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_block_of_tensors),
+        cmocka_unit_test(test_chunk_lengths),
         cmocka_unit_test(test_many_destinations),
         cmocka_unit_test(test_corrupt_device_stream_sets_status),
         cmocka_unit_test(test_invalid_code_sets_status),

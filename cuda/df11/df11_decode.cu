@@ -1,10 +1,13 @@
 /* DFloat11 GPU decoder: one launch turns a whole container's stream back into
- * bf16. Each warp decodes one chunk of 32768 elements; lane L owns its own
- * substream of codes and, at step s, the 8 elements from 8*(32s + L), so the
- * warp's stores are 512 contiguous bytes written with 16-byte stores. The code
- * table lives in shared memory; one lookup decodes one exponent (codes are at
- * most 12 bits). Every read is bounded by the lane's substream, every write by
- * its destination; a bad stream raises the status word instead. */
+ * bf16. Each warp decodes chunks of 256 * steps elements (steps from the
+ * container, 32 by default); lane L owns its own substream of codes and, at
+ * step s, the 8 elements from 8*(32s + L), so the warp's stores are 512
+ * contiguous bytes written with 16-byte stores. The code table lives in shared
+ * memory, filled once per block: the grid is no larger than what fits the GPU
+ * at once, and each warp takes every (grid*8)-th chunk. One lookup decodes one
+ * exponent (codes are at most 12 bits). Every read is bounded by the lane's
+ * substream, every write by its destination, and each lane must end exactly
+ * where its substream does; a bad stream raises the status word instead. */
 #include "common/device.cuh"
 
 extern "C" {
@@ -68,9 +71,35 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
 typedef struct df11_pair_reader {
     uint64_t buf; /* nbits valid bits at the top */
     int nbits;
-    uint32_t pos, words; /* next word, and the substream's length */
-    const uint32_t *base;
+    uint32_t pos, words;  /* next word and the words holding the lane's bits, from base */
+    int past;             /* bits of the last word after the lane's end */
+    const uint32_t *base; /* the word holding the lane's first bit */
 } df11_pair_reader_t;
+
+/* The lane's substream: bits [start, start + bits) of the stream. The first
+ * word's bits before start belong to the lane before: shifted out of the top. */
+TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const uint32_t *stream, uint64_t start, uint32_t bits)
+{
+    const uint32_t skip = (uint32_t)start & 31;
+    r->base = stream + (start >> 5);
+    r->words = (skip + bits + 31) >> 5;
+    r->past = (int)(r->words * 32 - skip - bits);
+    r->buf = 0;
+    r->nbits = 0;
+    r->pos = 0;
+    if (skip && r->words) {
+        r->buf = (uint64_t)ld_global(r->base) << (32 + skip);
+        r->nbits = 32 - (int)skip;
+        r->pos = 1;
+    }
+}
+
+/* True when the lane consumed exactly its bits: what is left loaded plus the
+ * words not loaded equals the bits of the last word past the lane's end. */
+TSR_DEVICE bool df11_pair_done(const df11_pair_reader_t *r)
+{
+    return r->nbits + 32 * (int)(r->words - r->pos) == r->past;
+}
 
 TSR_DEVICE uint32_t df11_pair_entry(uint16_t e)
 {
@@ -123,51 +152,68 @@ TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const uint32_t *lut, int 
     }
 }
 
-/* Decoder 2 held to 40 registers on sm_90, 6 blocks (48 warps) per SM instead
- * of 5: a Llama-3-8B block is 6650 warps, 1.26 waves of 40 warps per SM on an
- * H100 but 1.05 of 48 (8 blocks would need 32 registers, and spill; on sm_80
- * 40 spill too). 0 leaves decoder 1 as it was measured. */
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define TSR_DF11_MIN_BLOCKS(decoder) ((decoder) == 2 ? 6 : 0)
-#else
-#define TSR_DF11_MIN_BLOCKS(decoder) 0
-#endif
+/* 5 blocks (40 warps) per SM: at most 48 registers, what both decoders need
+ * without spilling (decoder 2 at 40 registers for 6 blocks spilled once it
+ * learnt bit-granular lanes and the chunk loop). */
+#define TSR_DF11_MIN_BLOCKS 5
 
+/* The lookup table into shared memory, 16 bytes per load where it has them
+ * (the section is 16-byte aligned; tables of 1 or 2 bits are smaller). */
 template <int DECODER>
-__global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS(DECODER)) df11_decode_kernel(tsr_df11_launch_args_t a)
+TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint16_t *lut, uint32_t *lut2)
 {
-    TSR_STATIC_SMEM(uint16_t, lut, DECODER == 1 ? 1 << TSR_DF11_MAX_CODE_BITS : 1);
-    TSR_STATIC_SMEM(uint32_t, lut2, DECODER == 2 ? 1 << TSR_DF11_MAX_CODE_BITS : 1);
     const int lut_size = 1 << a.code_bits;
-    for (int i = threadIdx.x; i < lut_size; i += blockDim.x) {
-        if (DECODER == 2) st_shared(&lut2[i], df11_pair_entry(ld_global(a.lut + i)));
-        else st_shared(&lut[i], ld_global(a.lut + i));
+    if (lut_size >= 8) {
+        for (int i = threadIdx.x; i < lut_size / 8; i += blockDim.x) {
+            const uint4 v = ld_global((const uint4 *)a.lut + i);
+            if (DECODER == 1) {
+                st_shared(lut + 8 * i, v);
+                continue;
+            }
+            const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                st_shared(lut2 + 8 * i + 2 * k, df11_pair_entry((uint16_t)w[k]));
+                st_shared(lut2 + 8 * i + 2 * k + 1, df11_pair_entry((uint16_t)(w[k] >> 16)));
+            }
+        }
+    } else {
+        for (int i = threadIdx.x; i < lut_size; i += blockDim.x) {
+            if (DECODER == 2) st_shared(lut2 + i, df11_pair_entry(ld_global(a.lut + i)));
+            else st_shared(lut + i, ld_global(a.lut + i));
+        }
     }
-    __syncthreads();
+}
 
+/* Decodes chunk `chunk` with this warp; false (after reporting) when the
+ * stream is bad. Every lane returns the same value. */
+template <int DECODER>
+TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint16_t *lut, const uint32_t *lut2, uint64_t chunk)
+{
     const int lane = threadIdx.x % 32;
-    const uint64_t chunk = (uint64_t)blockIdx.x * TSR_DF11_WARPS + threadIdx.x / 32;
-    if (chunk >= a.chunks) return;
-
-    /* this lane's substream: the chunk base plus the words of the lanes before it */
-    uint32_t words = ld_global(a.lane_words + chunk * 32 + lane), before = words;
+    /* this lane's substream: the chunk's first bit plus the bits of the lanes before it */
+    const uint64_t rec = ld_global(a.chunk_base + chunk);
+    const uint64_t i = chunk * 32 + lane;
+    const uint32_t bits = (uint32_t)(rec >> 48) +
+                          (a.lane_bytes == 1 ? ld_global((const uint8_t *)a.lane_bits + i) : ld_global((const uint16_t *)a.lane_bits + i));
+    uint32_t before = bits;
     for (int d = 1; d < 32; d <<= 1) {
         uint32_t v = __shfl_up_sync(0xffffffffu, before, d);
         if (lane >= d) before += v;
     }
-    before -= words;
-    const uint64_t start = ld_global(a.chunk_base + chunk) + before;
-    if (start > a.stream_words || words > a.stream_words - start) {
-        df11_report(a.status, (unsigned)chunk, (unsigned)lane);
-        return;
+    before -= bits;
+    const uint64_t start = (rec & TSR_DF11_CHUNK_BIT_MASK) + before;
+    bool bad = start + bits > a.stream_words * 32;
+    tsr_df11_bits_t rd1 = {};
+    df11_pair_reader_t rd2 = {};
+    if (!bad) {
+        if (DECODER == 2) df11_pair_init(&rd2, a.stream, start, bits);
+        else tsr_df11_bits_init(&rd1, a.stream, start, bits);
     }
-    tsr_df11_bits_t bits;
-    tsr_df11_bits_init(&bits, a.stream + start, words);
-    df11_pair_reader_t pr = {0, 0, 0, words, a.stream + start};
 
     int t = 0;
-    for (int step = 0; step < TSR_DF11_STEPS; step++) {
-        const uint64_t p0 = tsr_df11_position(chunk, step, lane, 0);
+    for (int step = 0; step < a.steps && !bad; step++) {
+        const uint64_t p0 = tsr_df11_position(chunk, a.steps, step, lane, 0);
         if (p0 >= a.symbols) break;
         const int m = a.symbols - p0 < TSR_DF11_GROUP ? (int)(a.symbols - p0) : TSR_DF11_GROUP;
         /* raw bytes and results live in 64-bit registers, not arrays, so that
@@ -178,19 +224,18 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS(DECOD
         } else {
             for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
         }
-        bool bad = false;
         if (DECODER == 2) {
             uint32_t w[4];
-            if (m == TSR_DF11_GROUP) df11_pair_group<1>(&pr, lut2, a.code_bits, raw, m, w);
-            else df11_pair_group<0>(&pr, lut2, a.code_bits, raw, m, w);
-            bad = pr.nbits < 0;
+            if (m == TSR_DF11_GROUP) df11_pair_group<1>(&rd2, lut2, a.code_bits, raw, m, w);
+            else df11_pair_group<0>(&rd2, lut2, a.code_bits, raw, m, w);
+            bad = rd2.nbits < 0;
             lo = w[0] | (uint64_t)w[1] << 32;
             hi = w[2] | (uint64_t)w[3] << 32;
         } else {
 #pragma unroll
             for (int j = 0; j < TSR_DF11_GROUP; j++) {
                 if (j >= m) break;
-                int e = tsr_df11_decode_symbol(&bits, lut, a.code_bits);
+                int e = tsr_df11_decode_symbol(&rd1, lut, a.code_bits);
                 if (e < 0) {
                     bad = true;
                     break;
@@ -200,10 +245,7 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS(DECOD
                 else hi |= v << (16 * (j - 4));
             }
         }
-        if (bad) {
-            df11_report(a.status, (unsigned)chunk, (unsigned)lane);
-            return;
-        }
+        if (bad) break;
         /* the common case: 8 elements inside one tensor at a 16-byte-aligned address */
         tsr_df11_dest_t d;
         int found = df11_find(a, &t, p0, &d);
@@ -215,15 +257,41 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS(DECOD
                 df11_store_one(a, &t, p0 + j, (uint16_t)(j < 4 ? lo >> (16 * j) : hi >> (16 * (j - 4))));
         }
     }
+    /* a lane whose codes end before or after its substream does is as bad as an invalid code */
+    if (!bad) bad = DECODER == 2 ? !df11_pair_done(&rd2) : rd1.left != 0;
+    if (bad) df11_report(a.status, (unsigned)chunk, (unsigned)lane);
+    return !__any_sync(0xffffffffu, bad);
+}
+
+template <int DECODER>
+__global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS) df11_decode_kernel(tsr_df11_launch_args_t a)
+{
+    TSR_STATIC_SMEM(uint16_t, lut, DECODER == 1 ? 1 << TSR_DF11_MAX_CODE_BITS : 8);
+    TSR_STATIC_SMEM(uint32_t, lut2, DECODER == 2 ? 1 << TSR_DF11_MAX_CODE_BITS : 4);
+    df11_load_table<DECODER>(a, lut, lut2);
+    __syncthreads();
+    for (uint64_t chunk = (uint64_t)blockIdx.x * TSR_DF11_WARPS + threadIdx.x / 32; chunk < a.chunks;
+         chunk += (uint64_t)gridDim.x * TSR_DF11_WARPS)
+        if (!df11_decode_chunk<DECODER>(a, lut, lut2, chunk)) return;
+}
+
+/* As many blocks as fit the GPU at once, or fewer: the rounds each warp makes
+ * through its chunks, spread so that the last round is as full as the first. */
+template <int DECODER>
+static cudaError_t df11_launch(const tsr_df11_launch_args_t *a, cudaStream_t stream)
+{
+    auto df11_decode = df11_decode_kernel<DECODER>;
+    int per_sm = 0;
+    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, (const void *)df11_decode, TSR_DF11_WARPS * 32, 0);
+    if (e != cudaSuccess) return e;
+    const uint64_t need = (a->chunks + TSR_DF11_WARPS - 1) / TSR_DF11_WARPS;
+    const uint64_t fit = (uint64_t)(per_sm > 0 ? per_sm : 1) * (uint64_t)(a->sm_count > 0 ? a->sm_count : 1);
+    const uint64_t rounds = (need + fit - 1) / fit;
+    dim3 grid((unsigned)((need + rounds - 1) / rounds)), block(TSR_DF11_WARPS * 32);
+    return TSR_LAUNCH(df11_decode, grid, block, 0, stream, *a);
 }
 
 extern "C" cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *a, cudaStream_t stream)
 {
-    dim3 grid((a->chunks + TSR_DF11_WARPS - 1) / TSR_DF11_WARPS), block(TSR_DF11_WARPS * 32);
-    if (a->decoder == 2) {
-        auto df11_decode_pairs = df11_decode_kernel<2>;
-        return TSR_LAUNCH(df11_decode_pairs, grid, block, 0, stream, *a);
-    }
-    auto df11_decode = df11_decode_kernel<1>;
-    return TSR_LAUNCH(df11_decode, grid, block, 0, stream, *a);
+    return a->decoder == 2 ? df11_launch<2>(a, stream) : df11_launch<1>(a, stream);
 }

@@ -3,6 +3,7 @@
  * mantissa stay raw; a model shrinks to about 70% and decodes bit for bit.
  *
  *   tsr_df11_encode()          bf16 tensors -> one self-describing container (host)
+ *   tsr_df11_encode_with()     the same, with options (the decoder's chunk length)
  *   tsr_df11_write_file/read_file
  *   tsr_df11_parse()           validates a container (magic, version, bounds,
  *                              checksums, tables) and describes its tensors
@@ -26,6 +27,11 @@ extern "C" {
 
 #define TSR_DF11_MAX_DIMS 8
 #define TSR_DF11_MAX_NAME 255
+/* A chunk is what one warp of the GPU decoder decodes: 256 * steps elements,
+ * steps a power of two up to 128. Shorter chunks give small streams more
+ * warps at about 0.04 bits per weight for 32 steps (docs/formats/df11.md). */
+#define TSR_DF11_DEFAULT_CHUNK_STEPS 64
+#define TSR_DF11_MAX_CHUNK_STEPS 128
 
 /* One bf16 tensor to compress. */
 typedef struct tsr_df11_tensor {
@@ -38,6 +44,14 @@ typedef struct tsr_df11_tensor {
 /* Compresses count tensors into one stream (a transformer block, say).
  * *container is malloc'd host memory of *bytes (free() it). */
 tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes);
+
+typedef struct tsr_df11_encode_options {
+    int chunk_steps; /* 0: TSR_DF11_DEFAULT_CHUNK_STEPS; else a power of two in 1..TSR_DF11_MAX_CHUNK_STEPS */
+} tsr_df11_encode_options_t;
+
+/* tsr_df11_encode with options (NULL: the defaults). */
+tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, const tsr_df11_encode_options_t *options,
+                                  void **container, size_t *bytes);
 
 /* A parsed, validated container: what it holds and where. Plain data. */
 typedef struct tsr_df11_tensor_info {
@@ -55,8 +69,10 @@ typedef struct tsr_df11_info {
     tsr_df11_tensor_info_t *tensor; /* [tensors], owned: tsr_df11_info_free */
     uint32_t code_bits;       /* longest code, the lookup table's index width */
     uint32_t chunks;          /* warp chunks of the parallel decoder */
+    uint32_t chunk_steps;     /* a chunk is 256 * chunk_steps elements */
+    uint32_t lane_bytes;      /* bytes per lane-length entry: 1 or 2 */
     /* section offsets (bytes from the container's start) */
-    uint64_t lut_offset, chunk_base_offset, lane_words_offset, stream_offset, stream_words, raw_offset;
+    uint64_t lut_offset, chunk_base_offset, lane_bits_offset, stream_offset, stream_words, raw_offset;
 } tsr_df11_info_t;
 
 /* Validates bytes [container, container+bytes) completely (every offset, size,
