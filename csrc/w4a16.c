@@ -58,6 +58,15 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
 
 /* The group size the kernels walk: per-channel is one group over the padded k. */
 static int kernel_group_size(const tsr_w4a16_layout_t *l) { return l->group_size == l->k ? l->k_padded : l->group_size; }
+/* The kernel finds a k's group with one shift: group sizes are 32, 64 or 128,
+ * or k; a k_padded that is not a power of two is one group, shift 31. */
+static int kernel_group_shift(const tsr_w4a16_layout_t *l)
+{
+    const int g = kernel_group_size(l);
+    for (int sh = 0; sh < 31; sh++)
+        if (g == 1 << sh) return sh;
+    return 31;
+}
 
 static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
 {
@@ -297,6 +306,7 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     args.k_tiles = plan.k_tiles;
     args.n_tiles = plan.n_tiles;
     args.group_size = kernel_group_size(l);
+    args.group_shift = kernel_group_shift(l);
     args.groups = l->groups;
     args.m_slices = plan.m_slices;
     args.blocks_per_slice = plan.blocks_per_slice;

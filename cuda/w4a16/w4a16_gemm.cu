@@ -125,37 +125,58 @@ template <int MB> struct w4a16_stage_layout {
     static const int bytes = z_offset + 2 * TSR_W4A16_TILE_N / 2;
 };
 
-/* What one thread copies into every stage, fixed for the block's life, so
- * that a stage costs a few additions: its 16-byte chunk column `ch` of the
- * activation rows, its first row (rows row0, row0+32, ... for a tile of more
- * than 256 chunks), that row's element offset in A, the shared-memory slot
- * (chunk c of row r lands at slot c ^ (r%8): ldmatrix then reads 8 rows of one
- * chunk column from 8 different bank groups, csrc/layout.h), and the group
- * size as a shift (-1: one group over all of k). */
+/* What one thread copies into every stage: its 16-byte chunk column `ch` of
+ * the activation rows, its first row (rows row0, row0+32, ... for a tile of
+ * more than 256 chunks), the shared-memory slot (chunk c of row r lands at
+ * slot c ^ (r%8): ldmatrix then reads 8 rows of one chunk column from 8
+ * different bank groups, csrc/layout.h). And where the next item to load is, as pointers
+ * that move by a constant per item: the decode loop issues one instruction
+ * every 2.5 cycles per scheduler (ncu, perf/results/2026-11-22-h100), so the
+ * per-item address arithmetic (64-bit multiplies, a signed modulo, re-read
+ * thread indices) was time, not just code. */
 struct w4a16_loader {
-    size_t a_off0;
-    int row0, ch, smem_a0, group_shift;
+    const unsigned char *a;     /* this thread's first activation chunk at k-tile kt */
+    const uint32_t *w;          /* this thread's 16 weight bytes of the item (nt, kt) */
+    const unsigned char *scale; /* this thread's 16 bytes of scales at group 0, n-tile 0 (threads < 32) */
+    int col;                    /* k of this thread's activation chunk at k-tile kt */
+    int nt, kt;                 /* the item loaded next */
+    int row0, smem_a0;
 };
 
-template <int MB> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0)
+template <int MB> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
 {
     w4a16_loader ld;
-    const int tid = threadIdx.x, r = tid >> 3;
-    ld.ch = tid & 7;
+    const int tid = threadIdx.x, r = tid >> 3, ch = tid & 7;
+    ld.nt = item / p.k_tiles;
+    ld.kt = item % p.k_tiles;
     ld.row0 = m0 + r;
-    ld.a_off0 = (size_t)ld.row0 * p.k + ld.ch * 8;
-    ld.smem_a0 = r * 128 + tsr_swizzle_chunk(r, ld.ch, 8) * 16;
-    ld.group_shift = -1;
-    for (int sh = 0; sh < 31; sh++)
-        if (p.group_size == 1 << sh) ld.group_shift = sh;
+    ld.col = ld.kt * TSR_W4A16_TILE_K + ch * 8;
+    ld.a = (const unsigned char *)p.a + ((size_t)ld.row0 * p.k + ld.col) * 2;
+    ld.w = p.qweight + (size_t)item * TSR_W4A16_TILE_WORDS + tid * 4;
+    /* group gi of a k-tile (two of them at group size 32) comes from threads 16 gi .. 16 gi + 15 */
+    ld.scale = (const unsigned char *)p.scales + ((size_t)(tid / 16 % 2) * p.n_padded) * 2 + (tid % 16) * 16;
+    ld.smem_a0 = r * 128 + tsr_swizzle_chunk(r, ch, 8) * 16;
     return ld;
 }
 
-/* Issues the cp.async copies of work item `item` = (n-tile nt, k-tile kt)
- * into stage buffer `st`. */
+/* To the item after (nt, kt): the next k-tile, or k-tile 0 of the next n-tile. */
+TSR_DEVICE void w4a16_loader_next(const tsr_w4a16_launch_args_t &p, w4a16_loader *ld)
+{
+    ld->w += TSR_W4A16_TILE_WORDS;
+    if (++ld->kt == p.k_tiles) {
+        ld->kt = 0;
+        ld->nt++;
+        ld->a -= (size_t)(p.k_tiles - 1) * TSR_W4A16_TILE_K * 2;
+        ld->col -= (p.k_tiles - 1) * TSR_W4A16_TILE_K;
+    } else {
+        ld->a += TSR_W4A16_TILE_K * 2;
+        ld->col += TSR_W4A16_TILE_K;
+    }
+}
+
+/* Issues the cp.async copies of the loader's item into stage buffer `st`. */
 template <int MB, int HAS_Z>
-TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, int item, int nt, int kt,
-                                 unsigned char *st)
+TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, unsigned char *st)
 {
     typedef w4a16_stage_layout<MB> L;
     const int tid = threadIdx.x;
@@ -164,31 +185,30 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * when the kernel starts, w4a16_zero_rows_past_m); k past the end is
      * zero-filled without being read. */
     constexpr int A_CHUNKS = 16 * MB * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
-    const int col = kt * TSR_W4A16_TILE_K + ld.ch * 8;
+    const bool ok = ld.col < p.k;
 #pragma unroll
     for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
         if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
         if (ld.row0 + i * ROWS_PER_ROUND >= p.m) break; /* and every later round's row too */
-        const bool ok = col < p.k;
-        const size_t off = ld.a_off0 + (size_t)i * ROWS_PER_ROUND * p.k + kt * TSR_W4A16_TILE_K;
-        const void *src = ok ? (const unsigned char *)p.a + off * 2 : p.a;
+        const void *src = ok ? ld.a + (size_t)i * ROWS_PER_ROUND * p.k * 2 : p.a;
         cp_async_16_zfill(st + ld.smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
     }
     /* Weights: the tile is 4096 contiguous bytes, tiles in item order;
      * thread t copies bytes 16t.. */
-    cp_async_16_zfill(st + L::b_offset + tid * 16, p.qweight + (size_t)item * TSR_W4A16_TILE_WORDS + tid * 4, 16);
-    /* Scales (and zeros) of the one or two groups this k-tile touches. */
-    const int g0 = ld.group_shift < 0 ? 0 : (kt * TSR_W4A16_TILE_K) >> ld.group_shift;
-    const int ngroups = p.group_size == 32 ? 2 : 1;
-    if (tid < 16 * ngroups) {
-        int grp = g0 + tid / 16;
-        const unsigned char *src = (const unsigned char *)p.scales + ((size_t)grp * p.n_padded + nt * TSR_W4A16_TILE_N) * 2 + (tid % 16) * 16;
-        cp_async_16_zfill(st + L::s_offset + tid * 16, src, 16);
-    }
-    if (HAS_Z && tid >= 32 && tid < 32 + 4 * ngroups) {
-        int i = tid - 32, grp = g0 + i / 4;
-        const unsigned char *src = p.zeros + (size_t)grp * (p.n_padded / 2) + nt * (TSR_W4A16_TILE_N / 2) + (i % 4) * 16;
-        cp_async_16_zfill(st + L::z_offset + i * 16, src, 16);
+    cp_async_16_zfill(st + L::b_offset + tid * 16, ld.w, 16);
+    /* Scales (and zeros) of the one or two groups this k-tile touches: warp 0
+     * only (a branch the other warps skip, not instructions they issue
+     * predicated off). */
+    if (tid < 32) {
+        const int g0 = (ld.kt * TSR_W4A16_TILE_K) >> p.group_shift;
+        const int ngroups = p.group_size == 32 ? 2 : 1;
+        if (tid < 16 * ngroups)
+            cp_async_16_zfill(st + L::s_offset + tid * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
+        if (HAS_Z && tid >= 16 && tid < 16 + 4 * ngroups) {
+            const int i = tid - 16, grp = g0 + i / 4;
+            const unsigned char *src = p.zeros + (size_t)grp * (p.n_padded / 2) + ld.nt * (TSR_W4A16_TILE_N / 2) + (i % 4) * 16;
+            cp_async_16_zfill(st + L::z_offset + i * 16, src, 16);
+        }
     }
 }
 
@@ -387,17 +407,19 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
         }
 }
 
-/* Two blocks per SM for the 2x4 warp grid where it fits in 128 registers
- * without spilling (sm_90; on sm_80 the bf16 variant would spill 8 bytes), the
- * way the CUDA programming guide sets per-architecture launch bounds. */
+/* Blocks per SM the launch bounds ask for, the way the CUDA programming guide
+ * sets per-architecture bounds: four for the decode tile (16 rows: 64
+ * registers; the shared memory of 8 stages fits four blocks), two for the 2x4
+ * warp grid where it fits in 128 registers without spilling (sm_90; on sm_80
+ * the bf16 variant would spill 8 bytes). */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define TSR_W4A16_MIN_BLOCKS(wm) ((wm) == 2 ? 2 : 1)
+#define TSR_W4A16_MIN_BLOCKS(mb, wm) ((mb) == 1 ? 4 : (wm) == 2 ? 2 : 1)
 #else
-#define TSR_W4A16_MIN_BLOCKS(wm) 1
+#define TSR_W4A16_MIN_BLOCKS(mb, wm) ((mb) == 1 ? 4 : 1)
 #endif
 
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
-__global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(WM)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
+__global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
 {
     static_assert(MB % WM == 0 && 8 % WM == 0, "the warp grid must divide the tile");
     typedef w4a16_stage_layout<MB> L;
@@ -410,32 +432,33 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(WM)) w
 
     float acc[MB / WM][2 * WM][4];
     w4a16_zero<MB / WM, 2 * WM>(acc);
-    const w4a16_loader ld = w4a16_make_loader<MB>(p, m0);
+    w4a16_loader ld = w4a16_make_loader<MB>(p, m0, first);
     w4a16_zero_rows_past_m<MB, STAGES>(p, m0, smem);
-    /* tiles of the item computed and of the next item loaded, advanced by
-     * one each step: two divisions per block, none per item */
-    int nt = first / p.k_tiles, kt = first % p.k_tiles, load_nt = nt, load_kt = kt;
+    /* the tile of the item computed, advanced by one each step: two divisions
+     * per block, none per item */
+    int nt = first / p.k_tiles, kt = first % p.k_tiles;
 
     /* Prologue: fill STAGES-1 stages. A group is committed even when empty so
      * that wait<STAGES-2> always means "the oldest stage has landed". */
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (first + s < last) {
-            w4a16_load_stage<MB, HAS_Z>(p, ld, first + s, load_nt, load_kt, smem + s * L::bytes);
-            w4a16_next_tile(p, &load_nt, &load_kt);
+            w4a16_load_stage<MB, HAS_Z>(p, ld, smem + s * L::bytes);
+            w4a16_loader_next(p, &ld);
         }
         cp_async_commit();
     }
+    /* stage buffers in turn; STAGES is a power of two, so % is a mask */
+    static_assert((STAGES & (STAGES - 1)) == 0, "STAGES must be a power of two");
     for (int item = first; item < last; item++) {
-        const int it = item - first;
+        const unsigned it = (unsigned)(item - first);
         cp_async_wait<STAGES - 2>();
         /* everyone's copies of this stage have landed, and everyone is done
          * with the stage the next load overwrites */
         __syncthreads();
-        const int next = item + STAGES - 1;
-        if (next < last) {
-            w4a16_load_stage<MB, HAS_Z>(p, ld, next, load_nt, load_kt, smem + ((it + STAGES - 1) % STAGES) * L::bytes);
-            w4a16_next_tile(p, &load_nt, &load_kt);
+        if (item + STAGES - 1 < last) {
+            w4a16_load_stage<MB, HAS_Z>(p, ld, smem + ((it + STAGES - 1) % STAGES) * L::bytes);
+            w4a16_loader_next(p, &ld);
         }
         cp_async_commit();
         w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + (it % STAGES) * L::bytes, acc);
