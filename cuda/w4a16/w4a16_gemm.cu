@@ -186,20 +186,33 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * zero-filled without being read. */
     constexpr int A_CHUNKS = 16 * MB * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
     const bool ok = ld.col < p.k;
+    if (MB > 1) {
 #pragma unroll
-    for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
-        if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
-        if (ld.row0 + i * ROWS_PER_ROUND >= p.m) break; /* and every later round's row too */
-        const void *src = ok ? ld.a + (size_t)i * ROWS_PER_ROUND * p.k * 2 : p.a;
-        cp_async_16_zfill(st + ld.smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
+        for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
+            if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
+            if (ld.row0 + i * ROWS_PER_ROUND >= p.m) break; /* and every later round's row too */
+            const void *src = ok ? ld.a + (size_t)i * ROWS_PER_ROUND * p.k * 2 : p.a;
+            cp_async_16_zfill(st + ld.smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
+        }
     }
     /* Weights: the tile is 4096 contiguous bytes, tiles in item order;
      * thread t copies bytes 16t.. */
     cp_async_16_zfill(st + L::b_offset + tid * 16, ld.w, 16);
-    /* Scales (and zeros) of the one or two groups this k-tile touches: warp 0
-     * only (a branch the other warps skip, not instructions they issue
-     * predicated off). */
+    /* Warp 0 alone copies the scales (and zeros) of the one or two groups this
+     * k-tile touches and, for the 16-row decode tile, the activations (4
+     * rounds of 4 rows; decode has few rows below m): one branch the other
+     * seven warps skip, where spread over all warps these copies were ~35
+     * instructions every warp issued, mostly predicated off. */
     if (tid < 32) {
+        if (MB == 1) {
+            const int r = tid >> 3, ch = tid & 7;
+#pragma unroll
+            for (int i = 0; i < 4; i++) {
+                if (ld.row0 + 4 * i >= p.m) break;
+                const void *src = ok ? ld.a + (size_t)i * 4 * p.k * 2 : p.a;
+                cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, ok ? 16 : 0);
+            }
+        }
         const int g0 = (ld.kt * TSR_W4A16_TILE_K) >> p.group_shift;
         const int ngroups = p.group_size == 32 ? 2 : 1;
         if (tid < 16 * ngroups)
