@@ -1,10 +1,11 @@
 /* DFloat11 encoder speed on one CPU core: MB/s of bf16 input (1 MB = 1e6 bytes),
  * median of 5 runs over 128M bytes of trained-looking (Gaussian) weights, plus
  * the CPU decoder for reference. Needs no GPU.
- *   bench_df11_encode [--mb N] [--input FILE]
+ *   bench_df11_encode [--mb N] [--input FILE] [--steps S]
  * --input takes the weights from a raw little-endian bf16 file instead (the
  * tensors bench_df11 --dump writes), so that sizes can be compared with the
- * dfloat11 package's on the same tensors (bench_df11_peer.py --sizes-only). */
+ * dfloat11 package's on the same tensors (bench_df11_peer.py --sizes-only).
+ * --steps sets the chunk length (tsr_df11_encode_options_t; 0 = the default). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -31,11 +32,13 @@ int main(int argc, char **argv)
 {
     size_t mb = 128;
     const char *input = NULL;
+    tsr_df11_encode_options_t opt = {0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--mb") && i + 1 < argc) mb = (size_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) opt.chunk_steps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--input") && i + 1 < argc) input = argv[++i];
         else {
-            fprintf(stderr, "usage: %s [--mb N] [--input FILE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--mb N] [--input FILE] [--steps S]\n", argv[0]);
             return 2;
         }
     }
@@ -75,7 +78,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < 5; r++) {
         void *c;
         double t0 = now_s();
-        if (tsr_df11_encode(&t, 1, &c, &bytes)) {
+        if (tsr_df11_encode_with(&t, 1, &opt, &c, &bytes)) {
             fprintf(stderr, "encode: %s\n", tsr_last_error());
             return 1;
         }
@@ -95,9 +98,10 @@ int main(int argc, char **argv)
     qsort(enc, 5, sizeof enc[0], cmp);
     qsort(dec, 5, sizeof dec[0], cmp);
     const char *what = input ? input : "N(0,0.02)";
+    const int steps = opt.chunk_steps ? opt.chunk_steps : TSR_DF11_DEFAULT_CHUNK_STEPS;
     printf("| op | input | weights | median s | MB/s of bf16 | stored, %% of bf16 |\n|---|---|---|---|---|---|\n");
-    printf("| df11 encode (1 core) | %s, %zu MB | %zu | %.3f | %.0f | %.2f%% |\n", what, mb, n, enc[2], n * 2 / enc[2] / 1e6,
-           100.0 * bytes / (n * 2.0));
+    printf("| df11 encode (1 core, %d steps) | %s, %zu MB | %zu | %.3f | %.0f | %.2f%% |\n", steps, what, mb, n, enc[2],
+           n * 2 / enc[2] / 1e6, 100.0 * bytes / (n * 2.0));
     printf("| df11 parse + CPU decode (1 core) | %s, %zu MB | %zu | %.3f | %.0f | |\n", what, mb, n, dec[2], n * 2 / dec[2] / 1e6);
     free(v);
     free(out);
