@@ -262,6 +262,20 @@ static void test_bad_arguments(void **state)
     assert_int_equal(tsr_df11_decode(g_h, (char *)s.dev + 8, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_MISALIGNED_POINTER);
     assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, odd, s.ws, s.ws_bytes, 0), TSR_STATUS_MISALIGNED_POINTER);
     assert_non_null(strstr(tsr_last_error(), "dests[0]"));
+    /* an info that does not describe the container (hand-made, or another
+     * container's) is refused before the kernel trusts its offsets */
+    tsr_df11_info_t forged = s.info;
+    forged.chunks++;
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &forged, d, s.ws, s.ws_bytes, 0), TSR_STATUS_INVALID_VALUE);
+    assert_non_null(strstr(tsr_last_error(), "chunks does not match"));
+    forged = s.info;
+    forged.stream_words += 1000;
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &forged, d, s.ws, s.ws_bytes, 0), TSR_STATUS_INVALID_VALUE);
+    assert_non_null(strstr(tsr_last_error(), "section outside"));
+    forged = s.info;
+    forged.chunk_steps = 3;
+    assert_int_equal(tsr_df11_decode(g_h, s.dev, &forged, d, s.ws, s.ws_bytes, 0), TSR_STATUS_INVALID_VALUE);
+    assert_non_null(strstr(tsr_last_error(), "chunk_steps"));
     assert_int_equal(tsr_df11_decode(NULL, s.dev, &s.info, d, s.ws, s.ws_bytes, 0), TSR_STATUS_INVALID_VALUE);
     assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, NULL, s.ws, s.ws_bytes, 0), TSR_STATUS_INVALID_VALUE);
     cudaFree(out);
