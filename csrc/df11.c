@@ -602,6 +602,33 @@ tsr_status_t tsr_df11_read_file(const char *path, void **container, size_t *byte
     return TSR_STATUS_SUCCESS;
 }
 
+/* df11_internal.h: what both decoders check of an info before trusting it. */
+const char *tsr_df11_info_inconsistency(const tsr_df11_info_t *info)
+{
+    const uint64_t steps = info->chunk_steps, n = info->bytes;
+    if (steps < 1 || steps > TSR_DF11_MAX_CHUNK_STEPS || (steps & (steps - 1))) return "chunk_steps is not a power of two in 1..128";
+    if (info->lane_bytes != 1 && info->lane_bytes != 2) return "lane_bytes is not 1 or 2";
+    if (info->code_bits < 1 || info->code_bits > TSR_DF11_MAX_CODE_BITS) return "code_bits is not in 1..12";
+    if (info->tensors && !info->tensor) return "has no tensor table";
+    if (info->symbols > (UINT64_C(1) << 40) || info->chunks != (info->symbols + 256 * steps - 1) / (256 * steps))
+        return "chunks does not match symbols and chunk_steps";
+    const struct {
+        uint64_t offset, bytes;
+    } sec[5] = {{info->raw_offset, info->symbols},
+                {info->lut_offset, (uint64_t)2 << info->code_bits},
+                {info->chunk_base_offset, (uint64_t)info->chunks * 8},
+                {info->lane_bits_offset, (uint64_t)info->chunks * 32 * info->lane_bytes},
+                {info->stream_offset, info->stream_words * 4}};
+    for (int i = 0; i < 5; i++)
+        if (sec[i].offset % 16 || sec[i].offset > n || sec[i].bytes > n - sec[i].offset) return "has a section outside its bytes";
+    uint64_t end = 0;
+    for (uint32_t t = 0; t < info->tensors; t++) {
+        if (info->tensor[t].offset != end || info->tensor[t].count > info->symbols - end) return "has tensors that do not tile the stream";
+        end += info->tensor[t].count;
+    }
+    return end == info->symbols ? NULL : "has tensors that do not tile the stream";
+}
+
 /* ---- CPU decoder: the GPU kernel's algorithm, one lane at a time -------------- */
 tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *info, uint16_t *const *dests)
 {
@@ -618,6 +645,8 @@ tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *
     const uint8_t *raw = in + info->raw_offset;
     const int steps = (int)info->chunk_steps;
     if ((uintptr_t)in % 16) return tsr_fail(TSR_STATUS_MISALIGNED_POINTER, "%s: container=%p must be 16-byte aligned", fn, container);
+    const char *bad = tsr_df11_info_inconsistency(info);
+    if (bad) return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: info %s; info must be what tsr_df11_parse filled in", fn, bad);
     for (uint64_t c = 0; c < info->chunks; c++) {
         uint64_t start = chunk_rec[c] & TSR_DF11_CHUNK_BIT_MASK;
         for (int lane = 0; lane < TSR_DF11_LANES; lane++) {

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "df11_format.h"
 #include "df11_internal.h"
 #include "internal.h"
 #include "tessera/df11.h"
@@ -20,35 +19,6 @@ static size_t dest_table_bytes(const tsr_df11_info_t *info)
 static size_t workspace_bytes_for(const tsr_df11_info_t *info)
 {
     return 16 + (info->tensors > TSR_DF11_INLINE_DESTS ? dest_table_bytes(info) : 0);
-}
-
-/* The kernel trusts info's offsets and counts (tsr_df11_parse checked them
- * against the bytes): a hand-made or stale info must not send it outside the
- * container. NULL when consistent, else which rule failed. */
-static const char *info_inconsistency(const tsr_df11_info_t *info)
-{
-    const uint64_t steps = info->chunk_steps, n = info->bytes;
-    if (steps < 1 || steps > TSR_DF11_MAX_CHUNK_STEPS || (steps & (steps - 1))) return "chunk_steps is not a power of two in 1..128";
-    if (info->lane_bytes != 1 && info->lane_bytes != 2) return "lane_bytes is not 1 or 2";
-    if (info->code_bits < 1 || info->code_bits > TSR_DF11_MAX_CODE_BITS) return "code_bits is not in 1..12";
-    if (info->tensors && !info->tensor) return "has no tensor table";
-    if (info->symbols > (UINT64_C(1) << 40) || info->chunks != (info->symbols + 256 * steps - 1) / (256 * steps))
-        return "chunks does not match symbols and chunk_steps";
-    const struct {
-        uint64_t offset, bytes;
-    } sec[5] = {{info->raw_offset, info->symbols},
-                {info->lut_offset, (uint64_t)2 << info->code_bits},
-                {info->chunk_base_offset, (uint64_t)info->chunks * 8},
-                {info->lane_bits_offset, (uint64_t)info->chunks * 32 * info->lane_bytes},
-                {info->stream_offset, info->stream_words * 4}};
-    for (int i = 0; i < 5; i++)
-        if (sec[i].offset % 16 || sec[i].offset > n || sec[i].bytes > n - sec[i].offset) return "has a section outside its bytes";
-    uint64_t end = 0;
-    for (uint32_t t = 0; t < info->tensors; t++) {
-        if (info->tensor[t].offset != end || info->tensor[t].count > info->symbols - end) return "has tensors that do not tile the stream";
-        end += info->tensor[t].count;
-    }
-    return end == info->symbols ? NULL : "has tensors that do not tile the stream";
 }
 
 tsr_status_t tsr_df11_workspace_size(const tsr_df11_info_t *info, size_t *bytes)
@@ -77,7 +47,7 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     if (workspace_bytes < need)
         return tsr_fail(TSR_STATUS_WORKSPACE_TOO_SMALL, "%s: workspace_bytes=%zu but this container needs %zu (tsr_df11_workspace_size)",
                         fn, workspace_bytes, need);
-    const char *bad = info_inconsistency(info);
+    const char *bad = tsr_df11_info_inconsistency(info);
     if (bad) return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: info %s; info must be what tsr_df11_parse filled in", fn, bad);
     for (uint32_t t = 0; t < info->tensors; t++)
         if (dests[t] && (uintptr_t)dests[t] % 2)

@@ -40,6 +40,12 @@ typedef struct tsr_df11_launch_args {
 
 cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *args, cudaStream_t stream);
 
+/* Both decoders trust info's offsets and counts (tsr_df11_parse checked them
+ * against the bytes): a hand-made or stale info must not send them outside the
+ * container. NULL when info is consistent, else the rule it breaks. (csrc/df11.c) */
+struct tsr_df11_info;
+const char *tsr_df11_info_inconsistency(const struct tsr_df11_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -216,6 +216,23 @@ static void test_bad_arguments(void **state)
     assert_int_equal(tsr_df11_encode(NULL, 2, &c, &n), TSR_STATUS_INVALID_VALUE);
     tsr_df11_info_t info;
     assert_int_equal(tsr_df11_parse(NULL, 10, &info), TSR_STATUS_INVALID_VALUE);
+    /* an info that does not describe the container is refused, not trusted */
+    uint16_t w[300];
+    for (int i = 0; i < 300; i++) w[i] = (uint16_t)(0x3c00 + i);
+    tsr_df11_tensor_t wt = {"w", w, 1, {300}};
+    assert_int_equal(tsr_df11_encode(&wt, 1, &c, &n), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_df11_parse(c, n, &info), TSR_STATUS_SUCCESS);
+    uint16_t out[300], *dst[1] = {out};
+    const uint64_t stream_offset = info.stream_offset;
+    info.stream_offset = info.bytes; /* the stream now lies past the end */
+    assert_int_equal(tsr_df11_decode_host(c, &info, dst), TSR_STATUS_INVALID_VALUE);
+    assert_non_null(strstr(tsr_last_error(), "section outside"));
+    info.stream_offset = stream_offset;
+    info.tensor[0].count = 299;
+    assert_int_equal(tsr_df11_decode_host(c, &info, dst), TSR_STATUS_INVALID_VALUE);
+    assert_non_null(strstr(tsr_last_error(), "do not tile"));
+    tsr_df11_info_free(&info);
+    free(c);
     assert_int_equal(tsr_df11_read_file("/nonexistent/x.df11", &c, &n, &info), TSR_STATUS_IO_ERROR);
     assert_non_null(strstr(tsr_last_error(), "/nonexistent/x.df11"));
 }
