@@ -153,7 +153,7 @@ template <int MB> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_laun
     ld.col = ld.kt * TSR_W4A16_TILE_K + ch * 8;
     ld.a = (const unsigned char *)p.a + ((size_t)ld.row0 * p.k + ld.col) * 2;
     ld.w = p.qweight + (size_t)item * TSR_W4A16_TILE_WORDS + tid * 4;
-    /* group gi of a k-tile (two of them at group size 32) comes from threads 16 gi .. 16 gi + 15 */
+    /* group gi of a k-tile (two of them at group size 32) comes from lanes 16 gi .. 16 gi + 15 of warp 1 */
     ld.scale = (const unsigned char *)p.scales + ((size_t)(tid / 16 % 2) * p.n_padded) * 2 + (tid % 16) * 16;
     ld.smem_a0 = r * 128 + tsr_swizzle_chunk(r, ch, 8) * 16;
     return ld;
@@ -198,29 +198,33 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
     /* Weights: the tile is 4096 contiguous bytes, tiles in item order;
      * thread t copies bytes 16t.. */
     cp_async_16_zfill(st + L::b_offset + tid * 16, ld.w, 16);
-    /* Warp 0 alone copies the scales (and zeros) of the one or two groups this
-     * k-tile touches and, for the 16-row decode tile, the activations (4
-     * rounds of 4 rows; decode has few rows below m): one branch the other
-     * seven warps skip, where spread over all warps these copies were ~35
-     * instructions every warp issued, mostly predicated off. */
-    if (tid < 32) {
-        if (MB == 1) {
-            const int r = tid >> 3, ch = tid & 7;
+    /* The rest is a few warps' work, each behind a branch the other warps skip
+     * (spread over all warps these copies were ~35 instructions every warp
+     * issued, mostly predicated off), and on different warps: a block's warp w
+     * runs on scheduler w % 4, so piling them on one warp would make its
+     * scheduler the block's slowest. Warp 0: the activations of the 16-row
+     * decode tile (4 rounds of 4 rows; decode has few rows below m); warp 1:
+     * the scales of the one or two groups this k-tile touches; warp 2: their
+     * zeros. */
+    const int warp = tid >> 5, lane = tid & 31;
+    const int ngroups = p.group_size == 32 ? 2 : 1;
+    if (MB == 1 && warp == 0) {
+        const int r = lane >> 3, ch = lane & 7;
 #pragma unroll
-            for (int i = 0; i < 4; i++) {
-                if (ld.row0 + 4 * i >= p.m) break;
-                const void *src = ok ? ld.a + (size_t)i * 4 * p.k * 2 : p.a;
-                cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, ok ? 16 : 0);
-            }
+        for (int i = 0; i < 4; i++) {
+            if (ld.row0 + 4 * i >= p.m) break;
+            const void *src = ok ? ld.a + (size_t)i * 4 * p.k * 2 : p.a;
+            cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, ok ? 16 : 0);
         }
+    } else if (warp == 1) {
         const int g0 = (ld.kt * TSR_W4A16_TILE_K) >> p.group_shift;
-        const int ngroups = p.group_size == 32 ? 2 : 1;
-        if (tid < 16 * ngroups)
-            cp_async_16_zfill(st + L::s_offset + tid * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
-        if (HAS_Z && tid >= 16 && tid < 16 + 4 * ngroups) {
-            const int i = tid - 16, grp = g0 + i / 4;
-            const unsigned char *src = p.zeros + (size_t)grp * (p.n_padded / 2) + ld.nt * (TSR_W4A16_TILE_N / 2) + (i % 4) * 16;
-            cp_async_16_zfill(st + L::z_offset + i * 16, src, 16);
+        if (lane < 16 * ngroups)
+            cp_async_16_zfill(st + L::s_offset + lane * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
+    } else if (HAS_Z && warp == 2) {
+        const int g0 = (ld.kt * TSR_W4A16_TILE_K) >> p.group_shift;
+        if (lane < 4 * ngroups) {
+            const unsigned char *src = p.zeros + (size_t)(g0 + lane / 4) * (p.n_padded / 2) + ld.nt * (TSR_W4A16_TILE_N / 2) + (lane % 4) * 16;
+            cp_async_16_zfill(st + L::z_offset + lane * 16, src, 16);
         }
     }
 }
