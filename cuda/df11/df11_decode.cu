@@ -275,8 +275,10 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS) df11
         if (!df11_decode_chunk<DECODER>(a, lut, lut2, chunk)) return;
 }
 
-/* As many blocks as fit the GPU at once, or fewer: the rounds each warp makes
- * through its chunks, spread so that the last round is as full as the first. */
+/* As many blocks as fit the GPU at once (every SM the same number), or fewer
+ * when there are fewer chunks: chunk c goes to warp c mod (grid * 8), so each
+ * SM gets the same share of every round. (Shrinking the grid to make every
+ * warp's round count equal would leave some SMs a block more than others.) */
 template <int DECODER>
 static cudaError_t df11_launch(const tsr_df11_launch_args_t *a, cudaStream_t stream)
 {
@@ -286,8 +288,7 @@ static cudaError_t df11_launch(const tsr_df11_launch_args_t *a, cudaStream_t str
     if (e != cudaSuccess) return e;
     const uint64_t need = (a->chunks + TSR_DF11_WARPS - 1) / TSR_DF11_WARPS;
     const uint64_t fit = (uint64_t)(per_sm > 0 ? per_sm : 1) * (uint64_t)(a->sm_count > 0 ? a->sm_count : 1);
-    const uint64_t rounds = (need + fit - 1) / fit;
-    dim3 grid((unsigned)((need + rounds - 1) / rounds)), block(TSR_DF11_WARPS * 32);
+    dim3 grid((unsigned)(need < fit ? need : fit)), block(TSR_DF11_WARPS * 32);
     return TSR_LAUNCH(df11_decode, grid, block, 0, stream, *a);
 }
 
