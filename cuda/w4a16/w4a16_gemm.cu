@@ -125,19 +125,19 @@ template <int MB> struct w4a16_stage_layout {
     static const int bytes = z_offset + 2 * TSR_W4A16_TILE_N / 2;
 };
 
-/* What one thread copies into every stage: its 16-byte chunk column `ch` of
- * the activation rows, its first row (rows row0, row0+32, ... for a tile of
- * more than 256 chunks), the shared-memory slot (chunk c of row r lands at
- * slot c ^ (r%8): ldmatrix then reads 8 rows of one chunk column from 8
- * different bank groups, csrc/layout.h). And where the next item to load is, as pointers
- * that move by a constant per item: the decode loop issues one instruction
- * every 2.5 cycles per scheduler (ncu, perf/results/2026-11-22-h100), so the
- * per-item address arithmetic (64-bit multiplies, a signed modulo, re-read
- * thread indices) was time, not just code. */
+/* What one thread copies into every stage: its 16-byte chunk column of the
+ * activation rows, its first row (rows row0, row0+32, ... for a tile of more
+ * than 256 chunks), the shared-memory slot (chunk c of row r lands at slot
+ * c ^ (r%8): ldmatrix then reads 8 rows of one chunk column from 8 different
+ * bank groups, csrc/layout.h). And where the next item to load is, as
+ * pointers that move by a constant per item: the decode loop issues one
+ * instruction every 2.5 cycles per scheduler (ncu, perf/results/
+ * 2026-11-22-h100), so per-item address arithmetic (64-bit multiplies, a
+ * signed modulo, re-read thread indices) is time, not just code. */
 struct w4a16_loader {
     const unsigned char *a;     /* this thread's first activation chunk at k-tile kt */
     const uint32_t *w;          /* this thread's 16 weight bytes of the item (nt, kt) */
-    const unsigned char *scale; /* this thread's 16 bytes of scales at group 0, n-tile 0 (threads < 32) */
+    const unsigned char *scale; /* this lane's 16 bytes of scales at group 0, n-tile 0 (warp 1 copies them) */
     int col;                    /* k of this thread's activation chunk at k-tile kt */
     int nt, kt;                 /* the item loaded next */
     int row0, smem_a0;
