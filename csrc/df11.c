@@ -168,7 +168,14 @@ static void write_header(unsigned char *out, const header_t *h)
 }
 
 /* ---- encoder -------------------------------------------------------------------- */
-static int valid_steps(uint32_t steps) { return steps >= 1 && steps <= TSR_DF11_MAX_CHUNK_STEPS && (steps & (steps - 1)) == 0; }
+/* The chunk length rule and the chunk count it gives, for the encoder, the
+ * parser and the check of a caller's info alike. */
+static int valid_steps(uint64_t steps) { return steps >= 1 && steps <= TSR_DF11_MAX_CHUNK_STEPS && (steps & (steps - 1)) == 0; }
+static uint64_t chunk_count(uint64_t symbols, uint64_t steps)
+{
+    const uint64_t chunk_elems = (uint64_t)TSR_DF11_LANES * TSR_DF11_GROUP * steps;
+    return (symbols + chunk_elems - 1) / chunk_elems;
+}
 
 tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes)
 {
@@ -222,8 +229,7 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
     h.header_bytes = (uint32_t)align16(TSR_DF11_HEADER_FIXED + table_bytes);
     h.symbols = symbols;
     h.tensors = (uint32_t)count;
-    const uint64_t chunk_elems = (uint64_t)TSR_DF11_LANES * TSR_DF11_GROUP * steps;
-    uint64_t chunks = (symbols + chunk_elems - 1) / chunk_elems;
+    uint64_t chunks = chunk_count(symbols, steps);
     if (chunks > UINT32_MAX) return tsr_fail(TSR_STATUS_UNSUPPORTED_SHAPE, "%s: %llu chunks of %u steps; at most 2^32 - 1", fn,
                                              (unsigned long long)chunks, steps);
     h.chunks = (uint32_t)chunks;
@@ -417,10 +423,9 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
     if (h.symbols > (UINT64_C(1) << 40)) CORRUPT("%s: %llu symbols", fn, (unsigned long long)h.symbols);
     if (!valid_steps(h.steps)) CORRUPT("%s: steps=%u not a power of two in 1..%d", fn, h.steps, TSR_DF11_MAX_CHUNK_STEPS);
     if ((h.lane_bytes != 1 && h.lane_bytes != 2) || h.zero) CORRUPT("%s: lane_bytes=%u (1 or 2), byte 47=%u (0)", fn, h.lane_bytes, h.zero);
-    const uint64_t chunk_elems = (uint64_t)TSR_DF11_LANES * TSR_DF11_GROUP * h.steps;
-    if (h.chunks != (h.symbols + chunk_elems - 1) / chunk_elems)
-        CORRUPT("%s: chunks=%u does not match %llu symbols in chunks of %llu", fn, h.chunks, (unsigned long long)h.symbols,
-                (unsigned long long)chunk_elems);
+    if (h.chunks != chunk_count(h.symbols, h.steps))
+        CORRUPT("%s: chunks=%u does not match %llu symbols in chunks of %u steps", fn, h.chunks, (unsigned long long)h.symbols,
+                h.steps);
     if (fnv1a64(in + TSR_DF11_HEADER_FIXED, h.header_bytes - TSR_DF11_HEADER_FIXED) != h.table_fnv)
         CORRUPT("%s: tensor table checksum mismatch", fn);
     /* sections: in order, aligned, inside, of the sizes the header implies */
@@ -606,11 +611,11 @@ tsr_status_t tsr_df11_read_file(const char *path, void **container, size_t *byte
 const char *tsr_df11_info_inconsistency(const tsr_df11_info_t *info)
 {
     const uint64_t steps = info->chunk_steps, n = info->bytes;
-    if (steps < 1 || steps > TSR_DF11_MAX_CHUNK_STEPS || (steps & (steps - 1))) return "chunk_steps is not a power of two in 1..128";
+    if (!valid_steps(steps)) return "chunk_steps is not a power of two in 1..128";
     if (info->lane_bytes != 1 && info->lane_bytes != 2) return "lane_bytes is not 1 or 2";
     if (info->code_bits < 1 || info->code_bits > TSR_DF11_MAX_CODE_BITS) return "code_bits is not in 1..12";
     if (info->tensors && !info->tensor) return "has no tensor table";
-    if (info->symbols > (UINT64_C(1) << 40) || info->chunks != (info->symbols + 256 * steps - 1) / (256 * steps))
+    if (info->symbols > (UINT64_C(1) << 40) || info->chunks != chunk_count(info->symbols, steps))
         return "chunks does not match symbols and chunk_steps";
     const struct {
         uint64_t offset, bytes;

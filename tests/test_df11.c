@@ -279,8 +279,7 @@ static void test_corrupt_and_truncated_containers(void **state)
     assert_int_equal(tsr_df11_parse(copy, bytes, &info), 0);
     assert_int_equal(info.lane_bytes, 1);
     unsigned char *lb = copy + info.lane_bits_offset;
-    int give = 0; /* a lane that can lose a bit to the next one, or gain one, entries staying in 0..255 */
-    while (give < 30 && (lb[give] == 0 || lb[give] == 255 || lb[give + 1] == 0 || lb[give + 1] == 255)) give++;
+    const int give = ref_df11_movable_lane(lb);
     lb[give]--; /* its last bit now counts as the next lane's first */
     lb[give + 1]++;
     tsr_df11_info_free(&info);

@@ -197,8 +197,7 @@ static void test_corrupt_device_stream_sets_status(void **state)
     for (int more = -1; more <= 1; more += 2) {
         std::vector<unsigned char> lb((unsigned char *)s.host + s.info.lane_bits_offset,
                                       (unsigned char *)s.host + s.info.lane_bits_offset + 32);
-        int give = 0;
-        while (give < 30 && (lb[give] == 0 || lb[give] == 255 || lb[give + 1] == 0 || lb[give + 1] == 255)) give++;
+        const int give = ref_df11_movable_lane(lb.data());
         lb[give] = (unsigned char)(lb[give] + more);
         lb[give + 1] = (unsigned char)(lb[give + 1] - more);
         TSR_TEST_CUDA(cudaMemcpy(s.dev, s.host, s.bytes, cudaMemcpyHostToDevice));

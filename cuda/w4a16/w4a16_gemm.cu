@@ -159,20 +159,6 @@ template <int MB> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_laun
     return ld;
 }
 
-/* To the item after (nt, kt): the next k-tile, or k-tile 0 of the next n-tile. */
-TSR_DEVICE void w4a16_loader_next(const tsr_w4a16_launch_args_t &p, w4a16_loader *ld)
-{
-    ld->w += TSR_W4A16_TILE_WORDS;
-    if (++ld->kt == p.k_tiles) {
-        ld->kt = 0;
-        ld->nt++;
-        ld->a -= (size_t)(p.k_tiles - 1) * TSR_W4A16_TILE_K * 2;
-        ld->col -= (p.k_tiles - 1) * TSR_W4A16_TILE_K;
-    } else {
-        ld->a += TSR_W4A16_TILE_K * 2;
-        ld->col += TSR_W4A16_TILE_K;
-    }
-}
 
 /* Issues the cp.async copies of the loader's item into stage buffer `st`. */
 template <int MB, int HAS_Z>
@@ -253,6 +239,17 @@ TSR_DEVICE void w4a16_next_tile(const tsr_w4a16_launch_args_t &p, int *nt, int *
         *kt = 0;
         ++*nt;
     }
+}
+
+/* The loader to the item after (nt, kt): its pointers follow the tile, the
+ * activation chunk back to k-tile 0 when a new n-tile starts. */
+TSR_DEVICE void w4a16_loader_next(const tsr_w4a16_launch_args_t &p, w4a16_loader *ld)
+{
+    ld->w += TSR_W4A16_TILE_WORDS;
+    w4a16_next_tile(p, &ld->nt, &ld->kt);
+    const int back = ld->kt == 0 ? p.k_tiles - 1 : -1; /* k-tiles to step back */
+    ld->a -= (ptrdiff_t)back * TSR_W4A16_TILE_K * 2;
+    ld->col -= back * TSR_W4A16_TILE_K;
 }
 
 /* The warp grid of a block: WM warps along m, 8/WM along n. Warp `warp` owns

@@ -77,3 +77,10 @@ void ref_df11_reseal(unsigned char *c, size_t bytes)
     uint64_t h = fnv(c, 176);
     memcpy(c + 176, &h, 8);
 }
+
+int ref_df11_movable_lane(const unsigned char *lb)
+{
+    int l = 0;
+    while (l < 30 && (lb[l] == 0 || lb[l] == 255 || lb[l + 1] == 0 || lb[l + 1] == 255)) l++;
+    return l;
+}

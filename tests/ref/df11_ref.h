@@ -18,6 +18,10 @@ double ref_df11_entropy_bound_bytes(const uint16_t *v, size_t n);
 /* Recomputes the table, section and header checksums in place, for the
  * ranges the header names that lie inside the buffer. */
 void ref_df11_reseal(unsigned char *container, size_t bytes);
+/* A lane L of chunk 0 whose one-byte lane-table entry and the next lane's can
+ * both move by one bit either way (entries L and L+1 in 1..254), for tests
+ * that move a bit between neighbouring lanes; lane_bits: the lane table. */
+int ref_df11_movable_lane(const unsigned char *lane_bits);
 
 #ifdef __cplusplus
 }
