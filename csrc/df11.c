@@ -177,6 +177,26 @@ static uint64_t chunk_count(uint64_t symbols, uint64_t steps)
     return (symbols + chunk_elems - 1) / chunk_elems;
 }
 
+/* The sizes the header fields give sections 0..3 (raw, lut, chunks,
+ * lane_bits), for the parser and the check of a caller's info alike. */
+static void section_sizes(uint64_t symbols, uint32_t code_bits, uint64_t chunks, uint32_t lane_bytes, uint64_t bytes[4])
+{
+    bytes[0] = symbols;
+    bytes[1] = (uint64_t)2 << code_bits;
+    bytes[2] = chunks * 8;
+    bytes[3] = chunks * TSR_DF11_LANES * lane_bytes;
+}
+
+/* Entry i (= 32 chunk + lane) of the lane table: the lane's bits minus its
+ * chunk's shortest lane's. Any alignment. */
+static uint32_t lane_entry(const unsigned char *table, uint32_t lane_bytes, uint64_t i)
+{
+    if (lane_bytes == 1) return table[i];
+    uint16_t d;
+    memcpy(&d, table + 2 * i, 2);
+    return d;
+}
+
 tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes)
 {
     return tsr_df11_encode_with(tensors, count, NULL, container, bytes);
@@ -429,8 +449,9 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
     if (fnv1a64(in + TSR_DF11_HEADER_FIXED, h.header_bytes - TSR_DF11_HEADER_FIXED) != h.table_fnv)
         CORRUPT("%s: tensor table checksum mismatch", fn);
     /* sections: in order, aligned, inside, of the sizes the header implies */
-    const uint64_t want[TSR_DF11_SECTIONS] = {h.symbols, (uint64_t)2 << h.code_bits, (uint64_t)h.chunks * 8,
-                                              (uint64_t)h.chunks * TSR_DF11_LANES * h.lane_bytes, UINT64_MAX};
+    uint64_t want[TSR_DF11_SECTIONS];
+    section_sizes(h.symbols, h.code_bits, h.chunks, h.lane_bytes, want);
+    want[4] = UINT64_MAX; /* the stream: checked against the lanes below */
     uint64_t prev_end = h.header_bytes;
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
         const section_t *s = &h.sec[i];
@@ -466,11 +487,7 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
             CORRUPT("%s: chunk %u starts at bit %llu, expected %llu", fn, c, (unsigned long long)(rec & TSR_DF11_CHUNK_BIT_MASK),
                     (unsigned long long)bits);
         for (int l = 0; l < TSR_DF11_LANES; l++) {
-            uint64_t i = (uint64_t)c * TSR_DF11_LANES + (uint64_t)l;
-            uint16_t d = 0;
-            if (h.lane_bytes == 1) d = in[h.sec[3].offset + i];
-            else memcpy(&d, in + h.sec[3].offset + 2 * i, 2);
-            bits += (rec >> 48) + d;
+            bits += (rec >> 48) + lane_entry(in + h.sec[3].offset, h.lane_bytes, (uint64_t)c * TSR_DF11_LANES + (uint64_t)l);
         }
     }
     if ((bits + 31) / 32 != stream_words)
@@ -617,15 +634,13 @@ const char *tsr_df11_info_inconsistency(const tsr_df11_info_t *info)
     if (info->tensors && !info->tensor) return "has no tensor table";
     if (info->symbols > (UINT64_C(1) << 40) || info->chunks != chunk_count(info->symbols, steps))
         return "chunks does not match symbols and chunk_steps";
-    const struct {
-        uint64_t offset, bytes;
-    } sec[5] = {{info->raw_offset, info->symbols},
-                {info->lut_offset, (uint64_t)2 << info->code_bits},
-                {info->chunk_base_offset, (uint64_t)info->chunks * 8},
-                {info->lane_bits_offset, (uint64_t)info->chunks * 32 * info->lane_bytes},
-                {info->stream_offset, info->stream_words * 4}};
-    for (int i = 0; i < 5; i++)
-        if (sec[i].offset % 16 || sec[i].offset > n || sec[i].bytes > n - sec[i].offset) return "has a section outside its bytes";
+    const uint64_t offset[TSR_DF11_SECTIONS] = {info->raw_offset, info->lut_offset, info->chunk_base_offset, info->lane_bits_offset,
+                                                info->stream_offset};
+    uint64_t bytes[TSR_DF11_SECTIONS];
+    section_sizes(info->symbols, info->code_bits, info->chunks, info->lane_bytes, bytes);
+    bytes[4] = info->stream_words * 4;
+    for (int i = 0; i < TSR_DF11_SECTIONS; i++)
+        if (offset[i] % 16 || offset[i] > n || bytes[i] > n - offset[i]) return "has a section outside its bytes";
     uint64_t end = 0;
     for (uint32_t t = 0; t < info->tensors; t++) {
         if (info->tensor[t].offset != end || info->tensor[t].count > info->symbols - end) return "has tensors that do not tile the stream";
@@ -645,7 +660,7 @@ tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *
     const unsigned char *in = container;
     const uint16_t *lut = (const uint16_t *)(in + info->lut_offset);
     const uint64_t *chunk_rec = (const uint64_t *)(in + info->chunk_base_offset);
-    const unsigned char *lane_bits = in + info->lane_bits_offset;
+    const unsigned char *lane_table = in + info->lane_bits_offset;
     const uint32_t *stream = (const uint32_t *)(in + info->stream_offset);
     const uint8_t *raw = in + info->raw_offset;
     const int steps = (int)info->chunk_steps;
@@ -655,8 +670,7 @@ tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *
     for (uint64_t c = 0; c < info->chunks; c++) {
         uint64_t start = chunk_rec[c] & TSR_DF11_CHUNK_BIT_MASK;
         for (int lane = 0; lane < TSR_DF11_LANES; lane++) {
-            uint64_t i = c * TSR_DF11_LANES + (uint64_t)lane;
-            uint32_t nb = (uint32_t)(chunk_rec[c] >> 48) + (info->lane_bytes == 1 ? lane_bits[i] : ((const uint16_t *)lane_bits)[i]);
+            uint32_t nb = (uint32_t)(chunk_rec[c] >> 48) + lane_entry(lane_table, info->lane_bytes, c * TSR_DF11_LANES + (uint64_t)lane);
             tsr_df11_bits_t b;
             tsr_df11_bits_init(&b, stream, start, nb);
             start += nb;
