@@ -624,7 +624,7 @@ tsr_status_t tsr_df11_read_file(const char *path, void **container, size_t *byte
     return TSR_STATUS_SUCCESS;
 }
 
-/* df11_internal.h: what both decoders check of an info before trusting it. */
+/* df11_internal.h: what the CPU and GPU decoders check of an info before trusting it. */
 const char *tsr_df11_info_inconsistency(const tsr_df11_info_t *info)
 {
     const uint64_t steps = info->chunk_steps, n = info->bytes;

@@ -1,7 +1,8 @@
 /* The DFloat11 container and stream as code: constants, the element order of
  * the parallel decoder, and the bit reader with its table-driven symbol
- * decode, shared by the encoder, the CPU decoder and the GPU kernel so that
- * both decoders are the same algorithm. docs/formats/df11.md says it in words.
+ * decode, shared by the encoder, the CPU decoder and (constants and element
+ * order) the GPU kernel, whose reader does the same work a pair of codes at a
+ * time (cuda/df11). docs/formats/df11.md says it in words.
  * Plain C, valid C++/CUDA. */
 #ifndef TESSERA_CSRC_DF11_FORMAT_H
 #define TESSERA_CSRC_DF11_FORMAT_H

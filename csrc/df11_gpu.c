@@ -70,7 +70,6 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     a.code_bits = (int)info->code_bits;
     a.tensors = (int)info->tensors;
     a.status = (unsigned int *)ws;
-    a.decoder = h->df11_decoder;
     tsr_df11_dest_t *table = info->tensors > TSR_DF11_INLINE_DESTS ? malloc(dest_table_bytes(info)) : a.inline_dests;
     if (!table) return tsr_fail(TSR_STATUS_OUT_OF_MEMORY, "%s: %u destination records", fn, info->tensors);
     for (uint32_t t = 0; t < info->tensors; t++) {

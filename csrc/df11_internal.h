@@ -35,12 +35,11 @@ typedef struct tsr_df11_launch_args {
     const tsr_df11_dest_t *dests; /* [tensors] in device memory, when tensors > TSR_DF11_INLINE_DESTS */
     tsr_df11_dest_t inline_dests[TSR_DF11_INLINE_DESTS];
     unsigned int *status;         /* [4]: error flag, chunk, lane */
-    int decoder;                  /* 1: per-code reader (default); 2: pair refill (cuda/df11) */
 } tsr_df11_launch_args_t;
 
 cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *args, cudaStream_t stream);
 
-/* Both decoders trust info's offsets and counts (tsr_df11_parse checked them
+/* The decoders (CPU and GPU) trust info's offsets and counts (tsr_df11_parse checked them
  * against the bytes): a hand-made or stale info must not send them outside the
  * container. NULL when info is consistent, else the rule it breaks. (csrc/df11.c) */
 struct tsr_df11_info;

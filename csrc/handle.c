@@ -50,8 +50,6 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
     d->driver_version = driver;
     const char *forced = getenv("TSR_W4A16_CONFIG");
     h->w4a16_forced_config = forced && *forced ? atoi(forced) : -1;
-    const char *decoder = getenv("TSR_DF11_DECODER");
-    h->df11_decoder = decoder && atoi(decoder) == 2 ? 2 : 1;
     cudaRuntimeGetVersion(&d->runtime_version);
     /* last: the cache key needs every field above */
     tsr_tuning_load(h);

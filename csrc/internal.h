@@ -52,7 +52,6 @@ struct tsr_handle {
     /* TSR_W4A16_CONFIG=<id> read at creation: forces a W4A16 configuration
      * (benchmarks, and tuning until the tuning cache exists); -1 = heuristic. */
     int w4a16_forced_config;
-    int df11_decoder; /* TSR_DF11_DECODER at create: 1 (default) or 2, until a GPU run picks one */
     /* W4A16 prefill route (tsr_w4a16_set_prefill) and the cuBLAS handle it
      * needs, released through release_blas so that this file needs no cuBLAS */
     int w4a16_prefill;

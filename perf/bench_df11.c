@@ -1,14 +1,14 @@
-#define _POSIX_C_SOURCE 200809L /* setenv */
 /* DFloat11 GPU decode: throughput for streams of 64 MB to 2 GB of bf16
  * output, and the latency of one Llama-3-8B transformer block (218M weights in
  * 7 tensors decoded into 7 destinations), against the copy bandwidth measured
  * in the same run. Weights are Gaussian (sigma 0.02) rounded to bf16, which
  * compress like trained ones (about 66.5%). Containers rotate over copies
  * that together exceed 2x L2, so no timed decode reads its input from L2.
- * Each stream is encoded with the default chunk length (64 steps) and timed
- * with both decoders; the 64 MB stream and the block also with 32 and 128
- * steps (more warps against a smaller container).
- *   bench_df11 [--quick] [--json FILE] [--dump DIR]
+ * Each stream is encoded with 32 and 64 steps a chunk (the default); the
+ * 64 MB stream and the block also with 16 and 128 (more warps against a
+ * smaller container).
+ *   bench_df11 [--quick] [--steps N] [--json FILE] [--dump DIR]
+ * --steps N times only chunks of N steps (every stream; for profiling).
  * --dump writes the tensors it times (raw little-endian bf16) and a manifest
  * to DIR, so that perf/bench_df11_peer.py times the dfloat11 package's decoder
  * on the same tensors in the same suite run. */
@@ -53,12 +53,11 @@ static void gaussian_bf16(uint16_t *v, size_t n, unsigned long long seed)
     }
 }
 
-/* Encodes the tensors in chunks of `steps`, uploads, and for each decoder
- * (hs[d] decodes with decoder d + 1) decodes once, checks it bit for bit, then
- * times the decode: one row each, GB/s of bf16 output in out_gbs[d]. 0 on
- * success. */
-static int measure(tsr_handle_t hs[2], int steps, const char *label, const tsr_df11_tensor_t *t, int count, int samples,
-                   cudaStream_t s, bench_report_t *rep, double out_gbs[2], int l2_bytes)
+/* Encodes the tensors in chunks of `steps`, uploads, decodes once, checks it
+ * bit for bit, then times the decode: one row, GB/s of bf16 output in
+ * *out_gbs. 0 on success. */
+static int measure(tsr_handle_t h, int steps, const char *label, const tsr_df11_tensor_t *t, int count, int samples,
+                   cudaStream_t s, bench_report_t *rep, double *out_gbs, int l2_bytes)
 {
     void *host;
     size_t bytes;
@@ -81,41 +80,39 @@ static int measure(tsr_handle_t hs[2], int steps, const char *label, const tsr_d
     c.dests = calloc((size_t)count, sizeof *c.dests);
     for (int i = 0; i < count; i++)
         if (cudaMalloc((void **)&c.dests[i], c.info.tensor[i].count * 2 + 16)) return 1;
-    for (int d = 0; d < 2; d++) {
-        c.h = hs[d];
-        for (int i = 0; i < count; i++) cudaMemset(c.dests[i], 0xff, c.info.tensor[i].count * 2); /* poison */
-        if (run_decode(&c, 0, s) || tsr_df11_decode_status(c.h, c.ws, s)) {
-            fprintf(stderr, "%s: %s\n", label, tsr_last_error());
+    c.h = h;
+    for (int i = 0; i < count; i++) cudaMemset(c.dests[i], 0xff, c.info.tensor[i].count * 2); /* poison */
+    if (run_decode(&c, 0, s) || tsr_df11_decode_status(c.h, c.ws, s)) {
+        fprintf(stderr, "%s: %s\n", label, tsr_last_error());
+        return 1;
+    }
+    for (int i = 0; i < count; i++) { /* exact, before any timing counts */
+        size_t n = c.info.tensor[i].count;
+        uint16_t *back = malloc(n * 2);
+        cudaMemcpy(back, c.dests[i], n * 2, cudaMemcpyDeviceToHost);
+        if (memcmp(back, t[i].data, n * 2)) {
+            fprintf(stderr, "%s: tensor %d decoded wrong\n", label, i);
             return 1;
         }
-        for (int i = 0; i < count; i++) { /* exact, before any timing counts */
-            size_t n = c.info.tensor[i].count;
-            uint16_t *back = malloc(n * 2);
-            cudaMemcpy(back, c.dests[i], n * 2, cudaMemcpyDeviceToHost);
-            if (memcmp(back, t[i].data, n * 2)) {
-                fprintf(stderr, "%s, decoder %d: tensor %d decoded wrong\n", label, d + 1, i);
-                return 1;
-            }
-            free(back);
-        }
-        bench_stats_t st;
-        if (bench_time(label, run_decode, &c, 3, samples, s, &st)) return 1;
-        bench_row_t row;
-        memset(&row, 0, sizeof row);
-        snprintf(row.op, sizeof row.op, d ? "df11 decode, decoder 2" : "df11 decode");
-        snprintf(row.shape, sizeof row.shape, "%s", label);
-        snprintf(row.dtype, sizeof row.dtype, "bf16");
-        snprintf(row.config, sizeof row.config, "%d steps, %.2f%% of bf16", steps, 100.0 * bytes / (2.0 * c.info.symbols));
-        row.median_us = st.median_us;
-        row.min_us = st.min_us;
-        row.max_us = st.max_us;
-        row.bytes = (double)bytes + 2.0 * c.info.symbols; /* read the container, write bf16 */
-        row.peer_us = -1;
-        snprintf(row.peer, sizeof row.peer, "-");
-        bench_report_add(rep, &row);
-        out_gbs[d] = 2.0 * c.info.symbols / (st.median_us * 1e-6) / 1e9;
-        fprintf(stderr, "%s, %d steps, decoder %d: %.1f us, %.0f GB/s of bf16 output\n", label, steps, d + 1, st.median_us, out_gbs[d]);
+        free(back);
     }
+    bench_stats_t st;
+    if (bench_time(label, run_decode, &c, 3, samples, s, &st)) return 1;
+    bench_row_t row;
+    memset(&row, 0, sizeof row);
+    snprintf(row.op, sizeof row.op, "df11 decode");
+    snprintf(row.shape, sizeof row.shape, "%s", label);
+    snprintf(row.dtype, sizeof row.dtype, "bf16");
+    snprintf(row.config, sizeof row.config, "%d steps, %.2f%% of bf16", steps, 100.0 * bytes / (2.0 * c.info.symbols));
+    row.median_us = st.median_us;
+    row.min_us = st.min_us;
+    row.max_us = st.max_us;
+    row.bytes = (double)bytes + 2.0 * c.info.symbols; /* read the container, write bf16 */
+    row.peer_us = -1;
+    snprintf(row.peer, sizeof row.peer, "-");
+    bench_report_add(rep, &row);
+    *out_gbs = 2.0 * c.info.symbols / (st.median_us * 1e-6) / 1e9;
+    fprintf(stderr, "%s, %d steps: %.1f us, %.0f GB/s of bf16 output\n", label, steps, st.median_us, *out_gbs);
     for (int i = 0; i < count; i++) cudaFree(c.dests[i]);
     free(c.dests);
     for (int r = 0; r < c.rot; r++) cudaFree(c.dev[r]);
@@ -162,13 +159,14 @@ static int dump_tensors(const char *dir, const uint16_t *v, const size_t *mbs, i
 int main(int argc, char **argv)
 {
     const char *json = NULL, *dump = NULL;
-    int quick = 0;
+    int quick = 0, only_steps = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) only_steps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--json FILE] [--dump DIR]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--steps N] [--json FILE] [--dump DIR]\n", argv[0]);
             return 2;
         }
     }
@@ -194,53 +192,51 @@ int main(int argc, char **argv)
     }
     if (dump && dump_tensors(dump, v, mbs, nsizes, bv, blk, 7)) return 1;
 
-    /* both decoders (TSR_DF11_DECODER is read when a handle is created) */
-    tsr_handle_t hs[2];
-    for (int d = 0; d < 2; d++) {
-        setenv("TSR_DF11_DECODER", d ? "2" : "1", 1);
-        if (tsr_create(&hs[d])) {
-            printf("bench_df11: no usable GPU (%s): nothing to time\n", tsr_last_error());
-            return 2;
-        }
+    tsr_handle_t h;
+    if (tsr_create(&h)) {
+        printf("bench_df11: no usable GPU (%s): nothing to time\n", tsr_last_error());
+        return 2;
     }
-    unsetenv("TSR_DF11_DECODER");
     cudaStream_t s;
     cudaStreamCreate(&s);
     bench_report_t rep;
-    bench_report_init(&rep, hs[0], bench_copy_bandwidth_gbs(s));
-    /* gbs[k][i][d]: chunk length k (32, 64, 128 steps), stream i (the block
-     * last), decoder d + 1; 0 where not timed */
-    const int steps[3] = {32, TSR_DF11_DEFAULT_CHUNK_STEPS, 128};
-    double gbs[3][5][2];
+    bench_report_init(&rep, h, bench_copy_bandwidth_gbs(s));
+    /* gbs[k][i]: chunk length steps[k], stream i (the block last); 0 where not
+     * timed. 32 and 64 steps (the default) on every stream, 16 and 128 on the
+     * 64 MB stream and the block */
+    int steps[4] = {16, 32, 64, 128}, nsteps = 4;
+    if (only_steps) {
+        steps[0] = only_steps;
+        nsteps = 1;
+    }
+    double gbs[4][5];
     memset(gbs, 0, sizeof gbs);
     const int samples = quick ? 10 : 20;
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nsteps; k++) {
         for (int i = 0; i < nsizes; i++) {
-            if (k != 1 && i != 0) continue; /* other chunk lengths: the 64 MB stream and the block */
+            if (!only_steps && (steps[k] == 16 || steps[k] == 128) && i != 0) continue;
             char label[64];
             snprintf(label, sizeof label, "%zu MB stream", mbs[i]);
             tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)(mbs[i] << 19)}};
-            if (measure(hs, steps[k], label, &t, 1, samples, s, &rep, gbs[k][i], rep.device.l2_bytes)) return 1;
+            if (measure(h, steps[k], label, &t, 1, samples, s, &rep, &gbs[k][i], rep.device.l2_bytes)) return 1;
         }
-        if (measure(hs, steps[k], "llama3-8b block (218M)", blk, 7, samples, s, &rep, gbs[k][4], rep.device.l2_bytes)) return 1;
+        if (measure(h, steps[k], "llama3-8b block (218M)", blk, 7, samples, s, &rep, &gbs[k][4], rep.device.l2_bytes)) return 1;
     }
     bench_report_markdown(&rep, stdout);
-    printf("\n| stream | chunk steps | decoder 1, bf16 output GB/s | decoder 2 | target 1300 GB/s |\n|---|---|---|---|---|\n");
+    printf("\n| stream | chunk steps | bf16 output GB/s | target 1300 GB/s |\n|---|---|---|---|\n");
     for (int i = 0; i < 5; i++) {
         if (i >= nsizes && i < 4) continue;
-        for (int k = 0; k < 3; k++) {
-            if (gbs[k][i][0] == 0) continue;
-            double best = gbs[k][i][0] > gbs[k][i][1] ? gbs[k][i][0] : gbs[k][i][1];
+        for (int k = 0; k < nsteps; k++) {
+            if (gbs[k][i] == 0) continue;
             if (i < 4) printf("| %zu MB ", mbs[i]);
             else printf("| llama3-8b block ");
-            printf("| %d | %.0f | %.0f | %s |\n", steps[k], gbs[k][i][0], gbs[k][i][1], best >= 1300 ? "met" : "not met");
+            printf("| %d | %.0f | %s |\n", steps[k], gbs[k][i], gbs[k][i] >= 1300 ? "met" : "not met");
         }
     }
     if (json) bench_report_json(&rep, json);
     bench_report_free(&rep);
     if (bv != v) free(bv);
     free(v);
-    tsr_destroy(hs[0]);
-    tsr_destroy(hs[1]);
+    tsr_destroy(h);
     return 0;
 }

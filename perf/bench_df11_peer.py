@@ -297,17 +297,15 @@ def report(ours, peer):
     print("| tensors | tessera µs | dfloat11 µs | speedup | tessera GB/s | dfloat11 GB/s | tessera % of copy | "
           "tessera chunk steps, size | dfloat11 size |")
     print("|---|---|---|---|---|---|---|---|---|")
-    # one row per tessera decoder and chunk length (bench_df11 times each:
-    # "df11 decode" is decoder 1, "df11 decode, decoder 2" the pair-refill
-    # one; the config says "<steps> steps, <size>% of bf16")
+    # one row per tessera chunk length (bench_df11 times several; the config
+    # says "<steps> steps, <size>% of bf16"), each against the same peer row
     for t in ours["rows"]:
         p = next((p for p in peer["rows"] if p["label"] == t["shape"]), None)
         if not p:
             continue
         gbs = 2.0 * p["weights"] / (t["median_us"] * 1e-6) / 1e9
         traffic = t["bytes"] / (t["median_us"] * 1e-6) / 1e9
-        name = p["label"] + (" (decoder 2)" if "decoder 2" in t["op"] else "")
-        print(f"| {name} | {t['median_us']:.1f} | {p['median_us']:.1f} | {p['median_us'] / t['median_us']:.2f}x | "
+        print(f"| {p['label']} | {t['median_us']:.1f} | {p['median_us']:.1f} | {p['median_us'] / t['median_us']:.2f}x | "
               f"{gbs:.0f} | {p['bf16_out_gbs']:.0f} | {100 * traffic / ours['copy_gbs']:.0f}% | {t['config']} | "
               f"{p['ratio_pct']:.2f}% of bf16 |")
 

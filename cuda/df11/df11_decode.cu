@@ -51,11 +51,11 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
     if (df11_find(a, t, p, &d) && d.ptr) st_global(d.ptr + (p - d.offset), v);
 }
 
-/* Decoder 2 (TSR_DF11_DECODER=2; decoder 1, the default, is the per-code
- * reader of csrc/df11_format.h). On an H100 decoder 1 issued ~80 instructions
- * per code, most of them for the per-code refill and error branches, which
- * diverge because lanes refill at different codes (ncu, perf/results/
- * 2026-11-22-h100). Decoder 2:
+/* The reader. On an H100 a per-code reader (one refill check and one error
+ * branch per code, as in csrc/df11_format.h) issued ~80 instructions per code,
+ * most of them for branches that diverge because lanes refill at different
+ * codes (ncu, perf/results/2026-11-22-h100 run 3), and ran at 0.6-0.7x of this
+ * one (run 4). This one:
  * - refills once per pair of codes (a code has at most 12 bits, so 24 bits
  *   cover two), with no branch;
  * - keeps its table in shared memory as length << 16 | exponent << 7, so a
@@ -65,9 +65,11 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
  *   24 fails), as does running past the substream's end, so one look at nbits
  *   per group of 8 finds every error;
  * - spreads sign and mantissa bytes two at a time with one byte permute;
- * - prefetches each lane's next line of codes into L1.
- * Same stream, same output, same errors as decoder 1; both stay until a GPU
- * run says which is faster. */
+ * - asks L1 for what it will read before it reads it (df11_prefetch_*): on the
+ *   64 MB stream run 4's speed followed the number of resident warps
+ *   (378/584/845 GB/s at 8/16/31 warps per SM), the mark of a warp waiting on
+ *   memory every step: each step's sign and mantissa bytes were a fresh DRAM
+ *   round trip, as were a lane's first code line and every line after it. */
 typedef struct df11_pair_reader {
     uint64_t buf; /* nbits valid bits at the top */
     int nbits;
@@ -77,7 +79,9 @@ typedef struct df11_pair_reader {
 } df11_pair_reader_t;
 
 /* The lane's substream: bits [start, start + bits) of the stream. The first
- * word's bits before start belong to the lane before: shifted out of the top. */
+ * word's bits before start belong to the lane before: shifted out of the top.
+ * The line after the first goes to L1 now; df11_pair_refill asks for each
+ * later one when it starts reading the line before. */
 TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const uint32_t *stream, uint64_t start, uint32_t bits)
 {
     const uint32_t skip = (uint32_t)start & 31;
@@ -87,6 +91,8 @@ TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const uint32_t *stream, ui
     r->buf = 0;
     r->nbits = 0;
     r->pos = 0;
+    const uint32_t to_next_line = 32 - (uint32_t)(((uintptr_t)r->base >> 2) & 31);
+    if (to_next_line < r->words) prefetch_global_l1(r->base + to_next_line);
     if (skip && r->words) {
         r->buf = (uint64_t)ld_global(r->base) << (32 + skip);
         r->nbits = 32 - (int)skip;
@@ -110,11 +116,12 @@ TSR_DEVICE uint32_t df11_pair_entry(uint16_t e)
 TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
 {
     const bool need = (unsigned)r->nbits < 24u && r->pos < r->words;
-    /* a lane's words are its own 128-byte lines, each first touched by one
-     * lane's load that every lane then waits for: ask for the line after
-     * this one early (32 words = some 60 codes ahead) */
-    if (need && r->pos + 32 < r->words) prefetch_global_l1(r->base + r->pos + 32);
-    const uint32_t w = need ? ld_global(r->base + r->pos) : 0u;
+    const uint32_t *p = r->base + r->pos;
+    /* a lane's words are its own 128-byte lines (some 380 bits, 19 steps of
+     * codes): on its way into one, ask for the next; once per line, not per
+     * refill (loads and prefetches share the LSU) */
+    if (need && ((uintptr_t)p & 127) == 0 && r->pos + 32 < r->words) prefetch_global_l1(p + 32);
+    const uint32_t w = need ? ld_global(p) : 0u;
     /* w is 0 unless needed, and then 32 - nbits is 9..32: no select, and the
      * mask keeps the shift defined when not needed */
     r->buf |= (uint64_t)w << ((32 - r->nbits) & 63);
@@ -152,45 +159,65 @@ TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const uint32_t *lut, int 
     }
 }
 
-/* 5 blocks (40 warps) per SM: at most 48 registers, what both decoders need
- * without spilling (decoder 2 at 40 registers for 6 blocks spilled once it
- * learnt bit-granular lanes and the chunk loop). */
+/* How many steps ahead a warp asks L1 for its sign and mantissa bytes: a step
+ * takes a few hundred cycles when nothing waits, a DRAM round trip about a
+ * thousand (about 8 KB of lines in L1 per warp at 32 warps an SM: ~1/4 of L1) */
+#define TSR_DF11_PREFETCH_STEPS 4
+
+/* Asks L1 for the sign and mantissa bytes lane `lane` reads at (chunk, step):
+ * the step's 256 bytes, one request per 128-byte line they touch. */
+TSR_DEVICE void df11_prefetch_raw(const tsr_df11_launch_args_t &a, uint64_t chunk, int step, int lane)
+{
+    const uint64_t p = tsr_df11_position(chunk, a.steps, step, lane, 0);
+    if (p < a.symbols && (lane == 0 || ((uintptr_t)(a.raw + p) & 127) == 0)) prefetch_global_l1(a.raw + p);
+}
+
+/* Asks L1 for what starting chunk `chunk` reads first: its record and lane
+ * lengths, which the first code load waits on. */
+TSR_DEVICE void df11_prefetch_chunk_head(const tsr_df11_launch_args_t &a, uint64_t chunk, int lane)
+{
+    if (chunk >= a.chunks) return;
+    if (lane == 0) prefetch_global_l1(a.chunk_base + chunk);
+    const unsigned char *lb = (const unsigned char *)a.lane_bits + chunk * 32 * a.lane_bytes;
+    if (lane == 1) prefetch_global_l1(lb);
+    if (lane == 2) prefetch_global_l1(lb + 32 * a.lane_bytes - 1); /* the entries may cross a line */
+}
+
+/* 5 blocks (40 warps) per SM: at most 48 registers, what the decoder needs
+ * without spilling (at 40 registers, for 6 blocks, it spilled once it learnt
+ * bit-granular lanes and the chunk loop). */
 #define TSR_DF11_MIN_BLOCKS 5
 
-/* The lookup table into shared memory, 16 bytes per load where it has them
- * (the section is 16-byte aligned; tables of 1 or 2 bits are smaller). */
-template <int DECODER>
-TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint16_t *lut, uint32_t *lut2)
+/* The lookup table into shared memory as pair entries, 16 bytes per load
+ * where it has them (the section is 16-byte aligned; tables of 1 or 2 bits
+ * are smaller). */
+TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint32_t *lut)
 {
     const int lut_size = 1 << a.code_bits;
     if (lut_size >= 8) {
         for (int i = threadIdx.x; i < lut_size / 8; i += blockDim.x) {
             const uint4 v = ld_global((const uint4 *)a.lut + i);
-            if (DECODER == 1) {
-                st_shared(lut + 8 * i, v);
-                continue;
-            }
             const uint32_t w[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
             for (int k = 0; k < 4; k++) {
-                st_shared(lut2 + 8 * i + 2 * k, df11_pair_entry((uint16_t)w[k]));
-                st_shared(lut2 + 8 * i + 2 * k + 1, df11_pair_entry((uint16_t)(w[k] >> 16)));
+                st_shared(lut + 8 * i + 2 * k, df11_pair_entry((uint16_t)w[k]));
+                st_shared(lut + 8 * i + 2 * k + 1, df11_pair_entry((uint16_t)(w[k] >> 16)));
             }
         }
     } else {
-        for (int i = threadIdx.x; i < lut_size; i += blockDim.x) {
-            if (DECODER == 2) st_shared(lut2 + i, df11_pair_entry(ld_global(a.lut + i)));
-            else st_shared(lut + i, ld_global(a.lut + i));
-        }
+        for (int i = threadIdx.x; i < lut_size; i += blockDim.x) st_shared(lut + i, df11_pair_entry(ld_global(a.lut + i)));
     }
 }
 
 /* Decodes chunk `chunk` with this warp; false (after reporting) when the
- * stream is bad. Every lane returns the same value. */
-template <int DECODER>
-TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint16_t *lut, const uint32_t *lut2, uint64_t chunk)
+ * stream is bad. Every lane returns the same value. `next` is the chunk this
+ * warp decodes after it (past the last: none), whose first bytes it asks L1
+ * for while it finishes this one. */
+TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_t *lut, uint64_t chunk, uint64_t next)
 {
     const int lane = threadIdx.x % 32;
+    const int ahead = TSR_DF11_PREFETCH_STEPS < a.steps ? TSR_DF11_PREFETCH_STEPS : a.steps;
+    for (int s = 0; s < ahead; s++) df11_prefetch_raw(a, chunk, s, lane); /* in L1 already unless the warp's first chunk */
     /* this lane's substream: the chunk's first bit plus the bits of the lanes before it */
     const uint64_t rec = ld_global(a.chunk_base + chunk);
     const uint64_t i = chunk * 32 + lane;
@@ -204,95 +231,70 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint16_
     before -= bits;
     const uint64_t start = (rec & TSR_DF11_CHUNK_BIT_MASK) + before;
     bool bad = start + bits > a.stream_words * 32;
-    tsr_df11_bits_t rd1 = {};
-    df11_pair_reader_t rd2 = {};
-    if (!bad) {
-        if (DECODER == 2) df11_pair_init(&rd2, a.stream, start, bits);
-        else tsr_df11_bits_init(&rd1, a.stream, start, bits);
-    }
+    df11_pair_reader_t rd = {};
+    if (!bad) df11_pair_init(&rd, a.stream, start, bits);
 
     int t = 0;
     for (int step = 0; step < a.steps && !bad; step++) {
         const uint64_t p0 = tsr_df11_position(chunk, a.steps, step, lane, 0);
         if (p0 >= a.symbols) break;
+        /* the bytes `ahead` steps on: this chunk's, or the next chunk's first */
+        if (step + ahead < a.steps) df11_prefetch_raw(a, chunk, step + ahead, lane);
+        else if (next < a.chunks) df11_prefetch_raw(a, next, step + ahead - a.steps, lane);
+        if (step + ahead == a.steps) df11_prefetch_chunk_head(a, next, lane);
         const int m = a.symbols - p0 < TSR_DF11_GROUP ? (int)(a.symbols - p0) : TSR_DF11_GROUP;
         /* raw bytes and results live in 64-bit registers, not arrays, so that
          * a partial group's run-time index does not move them to local memory */
-        uint64_t raw = 0, lo = 0, hi = 0;
+        uint64_t raw = 0;
         if (m == TSR_DF11_GROUP) {
             raw = ld_global((const unsigned long long *)(a.raw + p0)); /* p0 % 8 == 0, section 16-byte aligned */
         } else {
             for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
         }
-        if (DECODER == 2) {
-            uint32_t w[4];
-            if (m == TSR_DF11_GROUP) df11_pair_group<1>(&rd2, lut2, a.code_bits, raw, m, w);
-            else df11_pair_group<0>(&rd2, lut2, a.code_bits, raw, m, w);
-            bad = rd2.nbits < 0;
-            lo = w[0] | (uint64_t)w[1] << 32;
-            hi = w[2] | (uint64_t)w[3] << 32;
-        } else {
-#pragma unroll
-            for (int j = 0; j < TSR_DF11_GROUP; j++) {
-                if (j >= m) break;
-                int e = tsr_df11_decode_symbol(&rd1, lut, a.code_bits);
-                if (e < 0) {
-                    bad = true;
-                    break;
-                }
-                uint64_t v = tsr_df11_join((uint8_t)(raw >> (8 * j)), (uint8_t)e);
-                if (j < 4) lo |= v << (16 * j);
-                else hi |= v << (16 * (j - 4));
-            }
-        }
+        uint32_t w[4];
+        if (m == TSR_DF11_GROUP) df11_pair_group<1>(&rd, lut, a.code_bits, raw, m, w);
+        else df11_pair_group<0>(&rd, lut, a.code_bits, raw, m, w);
+        bad = rd.nbits < 0;
         if (bad) break;
+        const uint64_t lo = w[0] | (uint64_t)w[1] << 32, hi = w[2] | (uint64_t)w[3] << 32;
         /* the common case: 8 elements inside one tensor at a 16-byte-aligned address */
         tsr_df11_dest_t d;
         int found = df11_find(a, &t, p0, &d);
         uint16_t *dst = found && d.ptr ? d.ptr + (p0 - d.offset) : NULL;
         if (m == TSR_DF11_GROUP && dst && p0 + 8 <= d.offset + d.count && (uintptr_t)dst % 16 == 0) {
-            st_global((uint4 *)dst, make_uint4((unsigned)lo, (unsigned)(lo >> 32), (unsigned)hi, (unsigned)(hi >> 32)));
+            st_global((uint4 *)dst, make_uint4(w[0], w[1], w[2], w[3]));
         } else {
             for (int j = 0; j < m; j++)
                 df11_store_one(a, &t, p0 + j, (uint16_t)(j < 4 ? lo >> (16 * j) : hi >> (16 * (j - 4))));
         }
     }
     /* a lane whose codes end before or after its substream does is as bad as an invalid code */
-    if (!bad) bad = DECODER == 2 ? !df11_pair_done(&rd2) : rd1.left != 0;
+    if (!bad) bad = !df11_pair_done(&rd);
     if (bad) df11_report(a.status, (unsigned)chunk, (unsigned)lane);
     return !__any_sync(0xffffffffu, bad);
 }
 
-template <int DECODER>
 __global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS) df11_decode_kernel(tsr_df11_launch_args_t a)
 {
-    TSR_STATIC_SMEM(uint16_t, lut, DECODER == 1 ? 1 << TSR_DF11_MAX_CODE_BITS : 8);
-    TSR_STATIC_SMEM(uint32_t, lut2, DECODER == 2 ? 1 << TSR_DF11_MAX_CODE_BITS : 4);
-    df11_load_table<DECODER>(a, lut, lut2);
+    TSR_STATIC_SMEM(uint32_t, lut, 1 << TSR_DF11_MAX_CODE_BITS);
+    df11_load_table(a, lut);
     __syncthreads();
-    for (uint64_t chunk = (uint64_t)blockIdx.x * TSR_DF11_WARPS + threadIdx.x / 32; chunk < a.chunks;
-         chunk += (uint64_t)gridDim.x * TSR_DF11_WARPS)
-        if (!df11_decode_chunk<DECODER>(a, lut, lut2, chunk)) return;
+    const uint64_t stride = (uint64_t)gridDim.x * TSR_DF11_WARPS;
+    for (uint64_t chunk = (uint64_t)blockIdx.x * TSR_DF11_WARPS + threadIdx.x / 32; chunk < a.chunks; chunk += stride)
+        if (!df11_decode_chunk(a, lut, chunk, chunk + stride)) return;
 }
 
 /* As many blocks as fit the GPU at once (every SM the same number), or fewer
  * when there are fewer chunks: chunk c goes to warp c mod (grid * 8), so each
  * SM gets the same share of every round. (Shrinking the grid to make every
  * warp's round count equal would leave some SMs a block more than others.) */
-template <int DECODER>
-static cudaError_t df11_launch(const tsr_df11_launch_args_t *a, cudaStream_t stream)
+extern "C" cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *a, cudaStream_t stream)
 {
-    auto df11_decode = df11_decode_kernel<DECODER>;
     int per_sm = 0;
-    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, (const void *)df11_decode, TSR_DF11_WARPS * 32, 0);
+    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, (const void *)df11_decode_kernel, TSR_DF11_WARPS * 32, 0);
     if (e != cudaSuccess) return e;
     const uint64_t need = (a->chunks + TSR_DF11_WARPS - 1) / TSR_DF11_WARPS;
     const uint64_t fit = (uint64_t)(per_sm > 0 ? per_sm : 1) * (uint64_t)(a->sm_count > 0 ? a->sm_count : 1);
     dim3 grid((unsigned)(need < fit ? need : fit)), block(TSR_DF11_WARPS * 32);
-    return TSR_LAUNCH(df11_decode, grid, block, 0, stream, *a);
-}
-
-extern "C" cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *a, cudaStream_t stream)
-{
-    return a->decoder == 2 ? df11_launch<2>(a, stream) : df11_launch<1>(a, stream);
+    return TSR_LAUNCH(df11_decode_kernel, grid, block, 0, stream, *a);
 }
