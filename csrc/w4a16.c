@@ -129,17 +129,24 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
      * whose range splits a column writes and re-reads a partial tile (its rows
      * below m), so more blocks are taken only while those partials stay under
      * 1/8 of the weight bytes: m = 1 gets all of them, larger m keeps one per
-     * SM as measured. */
+     * SM as measured. And only while every block gets two pipelines' worth
+     * of items: on the H100 (run 4) 8b.o at m = 1 took 16.9 us with four
+     * blocks an SM (4 items each) and 13.4 at m = 4 with one (15 items); a
+     * block's start (filling its stages) and end (its partial tiles) are paid
+     * per block. */
     int wave = sms;
     if (p->m_slices <= 1) {
         const double rows = m < bm ? m : bm, weight_bytes = (double)total * TSR_W4A16_TILE_WORDS * 4;
         for (int per = per_sm; per > 1; per--) {
             const int b = total < sms * per ? total : sms * per;
-            if (8.0 * 2 * b * rows * TSR_W4A16_TILE_N * sizeof(float) <= weight_bytes) {
+            if (8.0 * 2 * b * rows * TSR_W4A16_TILE_N * sizeof(float) <= weight_bytes &&
+                total >= 2 * p->config->stages * sms * per) {
                 wave = sms * per;
                 break;
             }
         }
+        if (h->w4a16_forced_blocks_per_sm > 0)
+            wave = sms * (h->w4a16_forced_blocks_per_sm < per_sm ? h->w4a16_forced_blocks_per_sm : per_sm);
     }
     int blocks;
     if (p->m_slices <= 1) blocks = total < wave ? total : wave;
