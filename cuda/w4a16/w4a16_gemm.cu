@@ -462,25 +462,33 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
         }
         cp_async_commit();
     }
-    /* stage buffers in turn; STAGES is a power of two, so % is a mask */
-    static_assert((STAGES & (STAGES - 1)) == 0, "STAGES must be a power of two");
-    for (int item = first; item < last; item++) {
-        const unsigned it = (unsigned)(item - first);
-        cp_async_wait<STAGES - 2>();
-        /* everyone's copies of this stage have landed, and everyone is done
-         * with the stage the next load overwrites */
-        __syncthreads();
-        if (item + STAGES - 1 < last) {
-            w4a16_load_stage<MB, HAS_Z>(p, ld, smem + ((it + STAGES - 1) % STAGES) * L::bytes);
-            w4a16_loader_next(p, &ld);
+    /* Stage buffers in turn, the loop unrolled by STAGES so that each copy
+     * knows its stage at compile time: the shared-memory addresses of the
+     * copies, the weight word and the ldmatrix rows are then thread-constant
+     * registers plus immediate offsets. With a run-time stage index ptxas
+     * recomputed them from the thread index every item (about 35 of the ~160
+     * instructions a warp issued per item, nvdisasm of configuration 0). */
+    for (int base = first; base < last; base += STAGES) {
+#pragma unroll
+        for (int s = 0; s < STAGES; s++) {
+            const int item = base + s;
+            if (item >= last) break;
+            cp_async_wait<STAGES - 2>();
+            /* everyone's copies of this stage have landed, and everyone is
+             * done with the stage the next load overwrites */
+            __syncthreads();
+            if (item + STAGES - 1 < last) {
+                w4a16_load_stage<MB, HAS_Z>(p, ld, smem + ((s + STAGES - 1) % STAGES) * L::bytes);
+                w4a16_loader_next(p, &ld);
+            }
+            cp_async_commit();
+            w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
+            if (kt == p.k_tiles - 1 || item == last - 1) {
+                w4a16_epilogue<MB, WM, BF16>(p, nt, m0, acc, last_flag);
+                w4a16_zero<MB / WM, 2 * WM>(acc);
+            }
+            w4a16_next_tile(p, &nt, &kt);
         }
-        cp_async_commit();
-        w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + (it % STAGES) * L::bytes, acc);
-        if (kt == p.k_tiles - 1 || item == last - 1) {
-            w4a16_epilogue<MB, WM, BF16>(p, nt, m0, acc, last_flag);
-            w4a16_zero<MB / WM, 2 * WM>(acc);
-        }
-        w4a16_next_tile(p, &nt, &kt);
     }
     cp_async_wait<0>();
 }
