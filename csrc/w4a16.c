@@ -24,6 +24,10 @@ typedef struct w4a16_plan {
     size_t dense_offset; /* where its [k][n] matrix goes: past the locks any kernel call can count in */
 } w4a16_plan_t;
 
+/* Blocks per SM beyond two are taken only while each block keeps this many
+ * items (the grid rule in make_plan). */
+#define TSR_W4A16_MIN_ITEMS_PER_EXTRA_BLOCK 64
+
 static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 /* Heuristic until the tuning cache (issue 6) answers first: the smallest row
@@ -123,30 +127,22 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     /* Striping. With one row slice, spread all (n, k) tiles evenly over the
      * grid, so a small layer still fills the GPU; with many slices, whole
      * columns per block once there are enough of them to fill it.
-     * How many blocks: on an H100 one 8-warp block per SM left the schedulers
-     * idle 60% of the time in decode (ncu, perf/results/2026-11-22-h100), so
-     * up to per_sm blocks per SM, as many as fit at once. But every block
-     * whose range splits a column writes and re-reads a partial tile (its rows
-     * below m), so more blocks are taken only while those partials stay under
-     * 1/8 of the weight bytes: m = 1 gets all of them, larger m keeps one per
-     * SM as measured. And only while every block gets two pipelines' worth
-     * of items: on the H100 (run 4) 8b.o at m = 1 took 16.9 us with four
-     * blocks an SM (4 items each) and 13.4 at m = 4 with one (15 items); a
-     * block's start (filling its stages) and end (its partial tiles) are paid
-     * per block. */
+     * How many blocks per SM with one slice: the H100 sweep of run 6
+     * (perf/results/2026-11-22-h100, TSR_W4A16_BLOCKS_PER_SM = 1..4, m = 1, 4,
+     * 16, eight Llama-3 layers) found two best or within 2% of best on every
+     * layer but one: one leaves the schedulers idle (ncu, run 3), and beyond
+     * two each block gets too few items to amortise its start (filling its
+     * stages) and its end (partial tiles), except on the largest layers:
+     * 70b.gate_up ran 128 us at two, 122 at three or four; 70b.down 69 at two
+     * or three, 72 at four. So two, and more only while every block keeps at
+     * least 64 items. */
     int wave = sms;
     if (p->m_slices <= 1) {
-        const double rows = m < bm ? m : bm, weight_bytes = (double)total * TSR_W4A16_TILE_WORDS * 4;
-        for (int per = per_sm; per > 1; per--) {
-            const int b = total < sms * per ? total : sms * per;
-            if (8.0 * 2 * b * rows * TSR_W4A16_TILE_N * sizeof(float) <= weight_bytes &&
-                total >= 2 * p->config->stages * sms * per) {
-                wave = sms * per;
-                break;
-            }
-        }
+        int per = per_sm < 2 ? per_sm : 2;
+        while (per < per_sm && total >= TSR_W4A16_MIN_ITEMS_PER_EXTRA_BLOCK * sms * (per + 1)) per++;
         if (h->w4a16_forced_blocks_per_sm > 0)
-            wave = sms * (h->w4a16_forced_blocks_per_sm < per_sm ? h->w4a16_forced_blocks_per_sm : per_sm);
+            per = h->w4a16_forced_blocks_per_sm < per_sm ? h->w4a16_forced_blocks_per_sm : per_sm;
+        wave = sms * (per > 0 ? per : 1);
     }
     int blocks;
     if (p->m_slices <= 1) blocks = total < wave ? total : wave;
