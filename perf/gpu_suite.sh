@@ -8,6 +8,7 @@
 #   TSR_SUITE_QUICK=1 perf/gpu_suite.sh  fewer samples and shapes (a first look)
 #   TSR_SUITE_TUNE=1 perf/gpu_suite.sh   also ktune (TSR_SUITE_TUNE_MODEL, llama3-8b)
 #   TSR_SUITE_EMU=1 perf/gpu_suite.sh    also the emulated suites (CI runs them anyway)
+#   TSR_SUITE_NO_DF11=1 perf/gpu_suite.sh  without the DFloat11 benchmarks (a W4A16-only rerun)
 # cmocka: if pkg-config cannot find it and .debs/ holds Debian's libcmocka .debs
 # (perf/gpu_suite_prepare.sh fetches them), they are unpacked into /tmp.
 set -uo pipefail
@@ -71,22 +72,26 @@ lim 120 $b --dtype f16 --models 70b --m 1,4,16 --config 3 --dequant-from 0 --jso
 say "w4a16 decode config 3 done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
-dump=/tmp/tsr_df11_tensors
-mkdir -p "$dump"
-lim 300 build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --dump "$dump" --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
-say "df11 decode done"
-# the dfloat11 package's decoder on the same tensors (its wheels carried in .wheels/)
-if ls .wheels/dfloat11-*.whl >/dev/null 2>&1 && python3 -c "import cupy" 2>/dev/null; then
-  { lim 60 python3 perf/bench_df11_peer.py --selftest --wheels .wheels &&
-    lim 240 python3 perf/bench_df11_peer.py --wheels .wheels --dump "$dump" --max-mb "${TSR_PEER_MAX_MB:-256}" \
-      --ours "$dest/df11.json" --json "$dest/df11_dfloat11.json" >"$dest/df11_vs_dfloat11.md"; } 2>>"$log" || status=1
-  say "df11 vs the dfloat11 package done"
+if [ -z "${TSR_SUITE_NO_DF11:-}" ]; then
+  dump=/tmp/tsr_df11_tensors
+  mkdir -p "$dump"
+  lim 300 build-gpu/perf/bench_df11 ${TSR_SUITE_QUICK:+--quick} --dump "$dump" --json "$dest/df11.json" >"$dest/df11.md" 2>>"$log" || status=1
+  say "df11 decode done"
+  # the dfloat11 package's decoder on the same tensors (its wheels carried in .wheels/)
+  if ls .wheels/dfloat11-*.whl >/dev/null 2>&1 && python3 -c "import cupy" 2>/dev/null; then
+    { lim 60 python3 perf/bench_df11_peer.py --selftest --wheels .wheels &&
+      lim 240 python3 perf/bench_df11_peer.py --wheels .wheels --dump "$dump" --max-mb "${TSR_PEER_MAX_MB:-256}" \
+        --ours "$dest/df11.json" --json "$dest/df11_dfloat11.json" >"$dest/df11_vs_dfloat11.md"; } 2>>"$log" || status=1
+    say "df11 vs the dfloat11 package done"
+  else
+    say "no .wheels/dfloat11-*.whl or no CuPy here: the dfloat11 comparison skipped"
+  fi
+  rm -rf "$dump"
+  lim 120 build-gpu/perf/bench_df11_encode >"$dest/df11_encode.md" 2>>"$log" || status=1
+  say "df11 encoder (CPU, one core) done"
 else
-  say "no .wheels/dfloat11-*.whl or no CuPy here: the dfloat11 comparison skipped"
+  say "df11 skipped (TSR_SUITE_NO_DF11)"
 fi
-rm -rf "$dump"
-lim 120 build-gpu/perf/bench_df11_encode >"$dest/df11_encode.md" 2>>"$log" || status=1
-say "df11 encoder (CPU, one core) done"
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   lim 240 python3 perf/bench_tinygemm.py --json "$dest/tinygemm.json" >>"$log" 2>&1 || status=1
   python3 perf/merge_report.py "$dest/w4a16_bf16.json" "$dest/tinygemm.json" >"$dest/w4a16_vs_tinygemm.md" 2>>"$log" || status=1
