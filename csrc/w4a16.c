@@ -27,6 +27,9 @@ typedef struct w4a16_plan {
 /* Blocks per SM beyond two are taken only while each block keeps this many
  * items (the grid rule in make_plan). */
 #define TSR_W4A16_MIN_ITEMS_PER_EXTRA_BLOCK 64
+/* ... and a second block per SM of the 32- and 64-row tiles only while each
+ * keeps this many. */
+#define TSR_W4A16_MIN_ITEMS_TALL 16
 
 static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
@@ -135,10 +138,14 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
      * stages) and its end (partial tiles), except on the largest layers:
      * 70b.gate_up ran 128 us at two, 122 at three or four; 70b.down 69 at two
      * or three, 72 at four. So two, and more only while every block keeps at
-     * least 64 items. */
+     * least 64 items; the sweep was of the 16-row tile: */
     int wave = sms;
     if (p->m_slices <= 1) {
         int per = per_sm < 2 ? per_sm : 2;
+        /* the taller tiles (32 and 64 rows) end in bigger partial tiles: on
+         * 8b.o and 8b.qkv at m = 64 (8 and 12 items a block at two) one per
+         * SM was 5-14% faster (run 8) */
+        if (p->config->m_blocks > 1 && total < TSR_W4A16_MIN_ITEMS_TALL * sms * per) per = 1;
         while (per < per_sm && total >= TSR_W4A16_MIN_ITEMS_PER_EXTRA_BLOCK * sms * (per + 1)) per++;
         if (h->w4a16_forced_blocks_per_sm > 0)
             per = h->w4a16_forced_blocks_per_sm < per_sm ? h->w4a16_forced_blocks_per_sm : per_sm;
