@@ -10,7 +10,7 @@
 #include "w4a16_internal.h"
 
 static const tsr_w4a16_config_t k_configs[TSR_W4A16_CONFIG_COUNT] = {
-#define TSR_W4A16_ROW(id, mb, stages, wm) {id, mb, stages, wm},
+#define TSR_W4A16_ROW(id, mb, stages, wm, swap) {id, mb, stages, wm, swap},
     TSR_W4A16_CONFIGS(TSR_W4A16_ROW)
 #undef TSR_W4A16_ROW
 };
@@ -55,6 +55,9 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
     int id, found = 0;
     tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &id, &found);
     if (found && (c = config_by_id(id))) return c;
+    /* the 8-row tile with the weights as the mma's A operand: half the mma
+     * and half the ldmatrix of the 16-row tile */
+    if (m <= 8) return &k_configs[6];
     if (m <= 16) return &k_configs[0];
     if (m <= 32) return &k_configs[1];
     if (m <= 64) return &k_configs[2];
@@ -102,7 +105,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
                         TSR_W4A16_CONFIG_COUNT - 1);
     memset(p, 0, sizeof *p);
     p->config = choose_config(h, l, m, explicit_id);
-    int bm = 16 * p->config->m_blocks;
+    int bm = tsr_w4a16_tile_rows(p->config->m_blocks, p->config->swap_ab);
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
     p->m_slices = m == 0 ? 0 : (m + bm - 1) / bm;
@@ -118,7 +121,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         p->workspace_bytes = align256(p->dense_offset + (size_t)l->k * l->n * 2);
         return TSR_STATUS_SUCCESS;
     }
-    p->smem_bytes = (size_t)p->config->stages * tsr_w4a16_stage_bytes(p->config->m_blocks);
+    p->smem_bytes = (size_t)p->config->stages * tsr_w4a16_stage_bytes(bm);
     if (p->smem_bytes > (size_t)h->info.smem_per_block_optin)
         return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: config %d needs %zu bytes of shared memory; the device allows %d",
                         fn, p->config->id, p->smem_bytes, h->info.smem_per_block_optin);

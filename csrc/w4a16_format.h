@@ -103,32 +103,40 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
 }
 
 /* ---- kernel configurations: the dispatch table ------------------------------
- * X(id, m_blocks, stages, warps_m): a block computes 16*m_blocks rows; stages
- * is the depth of the cp.async pipeline; warps_m is how many of the 8 warps
- * split the rows (1: each warp has 16 columns and every row; 2: 32 columns and
- * half the rows, see the kernel's warp grid). Rows 3 (decode with half the
- * bytes in flight) and 5 (the 2x4 warp grid for prefill) are used only when
- * forced or tuned: the GPU benchmark compares them with rows 0 and 4. To add a
- * configuration, add a line here: the kernel file instantiates every line,
- * and the dispatcher walks them. */
+ * X(id, m_blocks, stages, warps_m, swap_ab): a block computes 16*m_blocks rows;
+ * stages is the depth of the cp.async pipeline; warps_m is how many of the 8
+ * warps split the rows (1: each warp has 16 columns and every row; 2: 32
+ * columns and half the rows, see the kernel's warp grid). swap_ab = 1 (with
+ * m_blocks 1) is the 8-row decode tile: the weights are the mma's A operand
+ * and the activations its B, so the mma's 8-wide side carries the tokens and
+ * an m16n8k16 covers 16 columns of 8 tokens where the 16-row tile needs two
+ * for 16 tokens (half the mma, half the ldmatrix, half the accumulators).
+ * Rows 3 (decode with half the bytes in flight) and 5 (the 2x4 warp grid for
+ * prefill) are used only when forced or tuned: the GPU benchmark compares them
+ * with rows 0 and 4. To add a configuration, add a line here: the kernel file
+ * instantiates every line, and the dispatcher walks them. */
 #define TSR_W4A16_CONFIGS(X) \
-    X(0, 1, 8, 1)            \
-    X(1, 2, 4, 1)            \
-    X(2, 4, 4, 1)            \
-    X(3, 1, 4, 1)            \
-    X(4, 8, 4, 1)            \
-    X(5, 8, 4, 2)
-#define TSR_W4A16_CONFIG_COUNT 6
+    X(0, 1, 8, 1, 0)         \
+    X(1, 2, 4, 1, 0)         \
+    X(2, 4, 4, 1, 0)         \
+    X(3, 1, 4, 1, 0)         \
+    X(4, 8, 4, 1, 0)         \
+    X(5, 8, 4, 2, 0)         \
+    X(6, 1, 8, 1, 1)
+#define TSR_W4A16_CONFIG_COUNT 7
 
 typedef struct tsr_w4a16_config {
-    int id, m_blocks, stages, warps_m;
+    int id, m_blocks, stages, warps_m, swap_ab;
 } tsr_w4a16_config_t;
+
+/* Rows of activations (tokens) one block computes. */
+TSR_HD int tsr_w4a16_tile_rows(int m_blocks, int swap_ab) { return swap_ab ? 8 : 16 * m_blocks; }
 
 /* Shared memory of one pipeline stage: A rows, the weight tile, two groups of
  * scales (a 64-row tile spans two groups when group_size is 32) and zeros. */
-TSR_HD size_t tsr_w4a16_stage_bytes(int m_blocks)
+TSR_HD size_t tsr_w4a16_stage_bytes(int rows)
 {
-    return (size_t)16 * m_blocks * TSR_W4A16_TILE_K * 2 + TSR_W4A16_TILE_WORDS * 4 + 2 * TSR_W4A16_TILE_N * 2 +
+    return (size_t)rows * TSR_W4A16_TILE_K * 2 + TSR_W4A16_TILE_WORDS * 4 + 2 * TSR_W4A16_TILE_N * 2 +
            2 * TSR_W4A16_TILE_N / 2;
 }
 
@@ -140,7 +148,7 @@ typedef struct tsr_w4a16_launch_args {
     int n_padded, k_tiles, n_tiles;
     int group_size, groups;
     int group_shift;             /* k >> group_shift is k's group: log2(group_size), or 31 for one group over all of k */
-    int m_slices;                /* ceil(m / (16*m_blocks)); grid.y */
+    int m_slices;                /* ceil(m / tile rows); grid.y */
     int blocks_per_slice;        /* grid.x */
     int items_per_block;         /* consecutive (n-tile, k-tile) items, column-major */
     const void *a;               /* [m][k], or the permuted copy under act-order */
@@ -150,7 +158,7 @@ typedef struct tsr_w4a16_launch_args {
     const void *bias;
     void *c;
     int *locks;                  /* [m_slices][n_tiles], zero between launches */
-    float *partials;             /* [m_slices][blocks_per_slice][2][16*m_blocks*128] */
+    float *partials;             /* [m_slices][blocks_per_slice][2][tile rows*128] */
 } tsr_w4a16_launch_args_t;
 
 #endif

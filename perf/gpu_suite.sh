@@ -68,8 +68,9 @@ lim 240 $b --dtype f16 "${quick[@]}" --json "$dest/w4a16_f16.json" >"$dest/w4a16
 say "w4a16 f16 vs cuBLAS done"
 lim 240 $b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
 say "w4a16 bf16 vs cuBLAS done"
-lim 120 $b --dtype f16 --models 70b --m 1,4,16 --config 3 --dequant-from 0 --json "$dest/w4a16_cfg3.json" >"$dest/w4a16_cfg3.md" 2>>"$log" || status=1
-say "w4a16 decode config 3 done"
+# the 16-row decode tile (config 0) beside the default 8-row swapped one (6) at m <= 8
+lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 0 --dequant-from 0 --json "$dest/w4a16_cfg0.json" >"$dest/w4a16_cfg0.md" 2>>"$log" || status=1
+say "w4a16 decode config 0 done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 if [ -z "${TSR_SUITE_NO_DF11:-}" ]; then
@@ -112,7 +113,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in w4a16_f16 w4a16_bf16 w4a16_cfg3 w4a16_cfg5 w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

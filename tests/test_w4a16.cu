@@ -19,17 +19,18 @@ static uint64_t g_seed;
 static tsr_handle_t g_handle;
 static int g_forced = -1; /* the configuration forced on g_handle, or -1 */
 
-/* Rows per block of the configuration the dispatcher uses for m: the table's,
- * through the heuristic of csrc/w4a16.c, unless one is forced. */
-static int rows_per_block(int m)
+/* Rows per block of the configuration the dispatcher uses for m (it says
+ * which), or of the forced one. */
+static int rows_per_block(const tsr_w4a16_layout_t *l, int m)
 {
-    static const int mb[] = {
-#define ROW_MB(id, m_blocks, stages, warps_m) m_blocks,
-        TSR_W4A16_CONFIGS(ROW_MB)
-#undef ROW_MB
+    static const int rows[] = {
+#define ROW_ROWS(id, m_blocks, stages, warps_m, swap_ab) tsr_w4a16_tile_rows(m_blocks, swap_ab),
+        TSR_W4A16_CONFIGS(ROW_ROWS)
+#undef ROW_ROWS
     };
-    if (g_forced >= 0) return 16 * mb[g_forced];
-    return m <= 16 ? 16 * mb[0] : m <= 32 ? 16 * mb[1] : m <= 64 ? 16 * mb[2] : 16 * mb[4];
+    int id = g_forced;
+    if (id < 0 && tsr_w4a16_query_config(g_handle, l, m, &id)) fail_msg("query_config: %s", tsr_last_error());
+    return id >= 0 && id < TSR_W4A16_CONFIG_COUNT ? rows[id] : 128; /* the dense route has no row tiles */
 }
 
 struct dev_buf {
@@ -145,7 +146,7 @@ static void run_case(const gemm_case &tc, bool kernel_route = true)
     /* NaN in every partial slot (the locks, which lead the workspace, stay 0):
      * a partial read before its block wrote it can no longer pass for the
      * previous run's identical one */
-    const int n_tiles = (tc.n + 127) / 128, bm = rows_per_block(tc.m), slices = (tc.m + bm - 1) / bm;
+    const int n_tiles = (tc.n + 127) / 128, bm = rows_per_block(&l, tc.m), slices = (tc.m + bm - 1) / bm;
     const size_t locks_bytes = ((size_t)n_tiles * slices * 4 + 255) / 256 * 256;
     if (kernel_route && ws_bytes > locks_bytes)
         TSR_TEST_CUDA(cudaMemset((char *)ws.p + locks_bytes, 0xFF, ws_bytes - locks_bytes));

@@ -117,8 +117,8 @@ template <int BF16> TSR_DEVICE float2 unpack_in(uint32_t u)
 }
 
 /* ---- shared memory of one pipeline stage ------------------------------------ */
-template <int MB> struct w4a16_stage_layout {
-    static const int a_bytes = 16 * MB * TSR_W4A16_TILE_K * 2; /* [rows][64] halves, 128-byte rows */
+template <int ROWS> struct w4a16_stage_layout {
+    static const int a_bytes = ROWS * TSR_W4A16_TILE_K * 2; /* [rows][64] halves, 128-byte rows */
     static const int b_offset = a_bytes;                         /* 4096 bytes of packed weights */
     static const int s_offset = b_offset + TSR_W4A16_TILE_WORDS * 4; /* 2 groups x 128 scales */
     static const int z_offset = s_offset + 2 * TSR_W4A16_TILE_N * 2; /* 2 groups x 64 bytes */
@@ -160,19 +160,20 @@ template <int MB> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_laun
 }
 
 
-/* Issues the cp.async copies of the loader's item into stage buffer `st`. */
-template <int MB, int HAS_Z>
+/* Issues the cp.async copies of the loader's item into stage buffer `st`
+ * (ROWS activation rows: 8 or 16 for decode, 32..128). */
+template <int ROWS, int HAS_Z>
 TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, unsigned char *st)
 {
-    typedef w4a16_stage_layout<MB> L;
+    typedef w4a16_stage_layout<ROWS> L;
     const int tid = threadIdx.x;
-    /* Activations: 16*MB rows of 64 k as 8 chunks of 16 bytes, 32 rows per
+    /* Activations: ROWS rows of 64 k as 8 chunks of 16 bytes, 32 rows per
      * round of 256 threads. Rows past m are not copied at all (zeroed once
      * when the kernel starts, w4a16_zero_rows_past_m); k past the end is
      * zero-filled without being read. */
-    constexpr int A_CHUNKS = 16 * MB * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
+    constexpr int A_CHUNKS = ROWS * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
     const bool ok = ld.col < p.k;
-    if (MB > 1) {
+    if (ROWS > 16) {
 #pragma unroll
         for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
             if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
@@ -189,15 +190,15 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * issued, mostly predicated off), and on different warps: a block's warp w
      * runs on scheduler w % 4, so piling them on one warp would make its
      * scheduler the block's slowest. Warp 0: the activations of the 16-row
-     * decode tile (4 rounds of 4 rows; decode has few rows below m); warp 1:
+     * decode tile (ROWS/4 rounds of 4 rows; decode has few rows below m); warp 1:
      * the scales of the one or two groups this k-tile touches; warp 2: their
      * zeros. */
     const int warp = tid >> 5, lane = tid & 31;
     const int ngroups = p.group_size == 32 ? 2 : 1;
-    if (MB == 1 && warp == 0) {
+    if (ROWS <= 16 && warp == 0) {
         const int r = lane >> 3, ch = lane & 7;
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < ROWS / 4; i++) {
             if (ld.row0 + 4 * i >= p.m) break;
             const void *src = ok ? ld.a + (size_t)i * 4 * p.k * 2 : p.a;
             cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, ok ? 16 : 0);
@@ -220,12 +221,12 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
  * activation copies saved; likely most of the excess global sectors the
  * H100's profile counted). The first barrier of the main loop orders these
  * stores before any read. */
-template <int MB, int STAGES>
+template <int ROWS, int STAGES>
 TSR_DEVICE void w4a16_zero_rows_past_m(const tsr_w4a16_launch_args_t &p, int m0, unsigned char *smem)
 {
-    typedef w4a16_stage_layout<MB> L;
-    constexpr int A_CHUNKS = 16 * MB * 8;
-    if (m0 + 16 * MB <= p.m) return;
+    typedef w4a16_stage_layout<ROWS> L;
+    constexpr int A_CHUNKS = ROWS * 8;
+    if (m0 + ROWS <= p.m) return;
     for (int i = threadIdx.x; i < STAGES * A_CHUNKS; i += TSR_W4A16_THREADS) {
         const int c = i % A_CHUNKS;
         if (m0 + (c >> 3) >= p.m) st_shared(smem + (i / A_CHUNKS) * L::bytes + c * 16, make_uint4(0, 0, 0, 0));
@@ -267,7 +268,7 @@ template <int MB, int WM, int BF16, int HAS_Z>
 TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st,
                                     float acc[MB / WM][2 * WM][4])
 {
-    typedef w4a16_stage_layout<MB> L;
+    typedef w4a16_stage_layout<16 * MB> L;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm = w4a16_warp_m<WM>(warp), wn = w4a16_warp_n<WM>(warp);
     uint32_t words[WM][4], s[WM][2], zlo[WM][2], zhi[WM][2];
@@ -321,6 +322,52 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
     }
 }
 
+/* The 8-row decode tile (configuration 6): the weights are the mma's A
+ * operand (16 columns x 16 k, as rows x columns) and the activations its B
+ * (16 k x 8 tokens), so C holds 16 columns x 8 tokens. A packed word holds
+ * exactly one A fragment: its pairs are the B fragments of the 16-row tile
+ * (pair i: n8 tile i/2, register i%2, csrc/w4a16_format.h), and the A
+ * fragment's registers are rows g and g+8 (the two n8 tiles) at k 2t and at
+ * k 2t+8: {tile 0 reg 0, tile 1 reg 0, tile 0 reg 1, tile 1 reg 1}. One
+ * ldmatrix.x4 reads the B fragments of two k16 steps (4 chunks of 8 tokens). */
+template <int BF16, int HAS_Z>
+TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[4])
+{
+    typedef w4a16_stage_layout<8> L;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
+    const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
+    uint32_t s[2], zlo[2], zhi[2], x[4];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        if (kk == 0 || (kk == 2 && p.group_size == 32)) {
+            const int gi = kk / 2;
+            uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (warp * 16 + (lane / 4) * 2) * 2);
+            s[0] = prmt(s2, 0, 0x1010);
+            s[1] = prmt(s2, 0, 0x3232);
+            int z0 = 8, z1 = 8;
+            if (HAS_Z) {
+                uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + warp * 8 + lane / 4);
+                z0 = zb & 15;
+                z1 = zb >> 4;
+            }
+            zero_constants<BF16>(z0, &zlo[0], &zhi[0]);
+            zero_constants<BF16>(z1, &zlo[1], &zhi[1]);
+        }
+        if (kk % 2 == 0) {
+            /* lanes 8q..8q+7 address token rows 0-7 of chunk 2kk+q */
+            const int row = lane & 7, ch = 2 * kk + (lane >> 3);
+            ldmatrix_x4(x, st + row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16);
+        }
+        uint32_t b[2][2];
+        dequant_word<BF16>(words[kk], zlo, zhi, s, b);
+        const uint32_t a[4] = {b[0][0], b[1][0], b[0][1], b[1][1]};
+        const uint32_t xb[2] = {x[(kk % 2) * 2], x[(kk % 2) * 2 + 1]};
+        if (BF16) mma_m16n8k16_bf16(acc, a, xb);
+        else mma_m16n8k16_f16(acc, a, xb);
+    }
+}
+
 template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
 {
 #pragma unroll
@@ -351,11 +398,11 @@ TSR_DEVICE float *w4a16_partial_slot(const tsr_w4a16_launch_args_t &p, int b, in
  * MPS, green contexts), no block idles at the end of its run, and the fixed
  * summation order keeps results deterministic. `flag` is one int of shared
  * memory for telling the block who was last. */
-template <int MB, int WM, int BF16>
-TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MB / WM][2 * WM][4],
-                               int *flag)
+template <int ROWS, int MBW, int NJ, int WM, int BF16, int SWAP>
+TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MBW][NJ][4], int *flag)
 {
-    constexpr int MBW = MB / WM, NJ = 2 * WM; /* a warp's m16 blocks and n8 tiles */
+    /* MBW, NJ: a warp's m16 blocks and n8 tiles (the swapped tile: one
+     * fragment of 16 columns x 8 tokens) */
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int wm = w4a16_warp_m<WM>(warp), wn = w4a16_warp_n<WM>(warp);
     const int per = p.items_per_block, me = (int)blockIdx.x;
@@ -365,12 +412,14 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
 
     if (count > 1) {
         /* a partial tile is the warps' fragments in order: warp, m16 block, n8
-         * tile; a lane whose rows (lane/4 and lane/4 + 8 of an m16 block) are
-         * all past m neither writes nor reads its part (decode: 4 lanes of 32) */
-        float *mine = w4a16_partial_slot(p, me, col, 16 * MB) + warp * MBW * NJ * 128 + lane * 4;
+         * tile; a lane whose rows (lane/4 and lane/4 + 8 of an m16 block; the
+         * swapped tile's tokens 2(lane%4) and 2(lane%4)+1) are all past m
+         * neither writes nor reads its part (decode: 4 lanes of 32; swapped
+         * at m = 1: 8 lanes of 32 write) */
+        float *mine = w4a16_partial_slot(p, me, col, ROWS) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
         for (int mb = 0; mb < MBW; mb++) {
-            if (m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
+            if (SWAP ? m0 + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
 #pragma unroll
             for (int j = 0; j < NJ; j++)
                 st_global((float4 *)(mine + (mb * NJ + j) * 128),
@@ -389,10 +438,10 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
         /* its own partial too from memory: the same order whoever is last */
         w4a16_zero<MBW, NJ>(acc);
         for (int b = b_first; b <= b_last; b++) {
-            const float *part = w4a16_partial_slot(p, b, col, 16 * MB) + warp * MBW * NJ * 128 + lane * 4;
+            const float *part = w4a16_partial_slot(p, b, col, ROWS) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
             for (int mb = 0; mb < MBW; mb++) {
-                if (m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
+                if (SWAP ? m0 + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
 #pragma unroll
                 for (int j = 0; j < NJ; j++) {
                     float4 v = ld_global_cg_f4((const float4 *)(part + (mb * NJ + j) * 128));
@@ -407,18 +456,32 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
     }
     uint16_t *c = (uint16_t *)p.c;
     const uint16_t *bias = (const uint16_t *)p.bias;
+    if constexpr (SWAP) {
+        /* c0, c1: column g, tokens 2t, 2t+1; c2, c3: column g+8 */
+        const int t0 = m0 + 2 * (lane % 4);
 #pragma unroll
-    for (int mb = 0; mb < MBW; mb++)
-#pragma unroll
-        for (int j = 0; j < NJ; j++) {
-            int n = col * TSR_W4A16_TILE_N + (wn * WM + j / 2) * 16 + (j % 2) * 8 + (lane % 4) * 2;
+        for (int h = 0; h < 2; h++) {
+            const int n = col * TSR_W4A16_TILE_N + warp * 16 + h * 8 + lane / 4;
             if (n >= p.n) continue;
-            float2 bv = make_float2(0.f, 0.f);
-            if (bias) bv = unpack_in<BF16>(ld_global((const uint32_t *)(bias + n)));
-            int r0 = m0 + (wm * MBW + mb) * 16 + lane / 4, r1 = r0 + 8;
-            if (r0 < p.m) st_global((uint32_t *)(c + (size_t)r0 * p.n + n), pack_out<BF16>(acc[mb][j][0] + bv.x, acc[mb][j][1] + bv.y));
-            if (r1 < p.m) st_global((uint32_t *)(c + (size_t)r1 * p.n + n), pack_out<BF16>(acc[mb][j][2] + bv.x, acc[mb][j][3] + bv.y));
+            const float bv = bias ? unpack_in<BF16>(ld_global(bias + n)).x : 0.f;
+#pragma unroll
+            for (int e = 0; e < 2; e++)
+                if (t0 + e < p.m) st_global(c + (size_t)(t0 + e) * p.n + n, (uint16_t)pack_out<BF16>(acc[0][0][2 * h + e] + bv, 0.f));
         }
+    } else {
+#pragma unroll
+        for (int mb = 0; mb < MBW; mb++)
+#pragma unroll
+            for (int j = 0; j < NJ; j++) {
+                int n = col * TSR_W4A16_TILE_N + (wn * WM + j / 2) * 16 + (j % 2) * 8 + (lane % 4) * 2;
+                if (n >= p.n) continue;
+                float2 bv = make_float2(0.f, 0.f);
+                if (bias) bv = unpack_in<BF16>(ld_global((const uint32_t *)(bias + n)));
+                int r0 = m0 + (wm * MBW + mb) * 16 + lane / 4, r1 = r0 + 8;
+                if (r0 < p.m) st_global((uint32_t *)(c + (size_t)r0 * p.n + n), pack_out<BF16>(acc[mb][j][0] + bv.x, acc[mb][j][1] + bv.y));
+                if (r1 < p.m) st_global((uint32_t *)(c + (size_t)r1 * p.n + n), pack_out<BF16>(acc[mb][j][2] + bv.x, acc[mb][j][3] + bv.y));
+            }
+    }
 }
 
 /* Blocks per SM the launch bounds ask for, the way the CUDA programming guide
@@ -432,22 +495,25 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
 #define TSR_W4A16_MIN_BLOCKS(mb, wm) ((mb) == 1 ? 4 : 1)
 #endif
 
-template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
 {
     static_assert(MB % WM == 0 && 8 % WM == 0, "the warp grid must divide the tile");
-    typedef w4a16_stage_layout<MB> L;
+    static_assert(!SWAP || (MB == 1 && WM == 1), "the swapped tile is the 8-row decode tile");
+    constexpr int ROWS = SWAP ? 8 : 16 * MB;
+    constexpr int MBW = SWAP ? 1 : MB / WM, NJ = SWAP ? 1 : 2 * WM; /* a warp's accumulator fragments */
+    typedef w4a16_stage_layout<ROWS> L;
     TSR_DYNAMIC_SMEM(unsigned char, smem);
     TSR_STATIC_SMEM(int, last_flag, 1);
-    const int m0 = (int)blockIdx.y * 16 * MB;
+    const int m0 = (int)blockIdx.y * ROWS;
     const int total = p.n_tiles * p.k_tiles;
     const int first = (int)blockIdx.x * p.items_per_block;
     const int last = min(first + p.items_per_block, total);
 
-    float acc[MB / WM][2 * WM][4];
-    w4a16_zero<MB / WM, 2 * WM>(acc);
+    float acc[MBW][NJ][4];
+    w4a16_zero<MBW, NJ>(acc);
     w4a16_loader ld = w4a16_make_loader<MB>(p, m0, first);
-    w4a16_zero_rows_past_m<MB, STAGES>(p, m0, smem);
+    w4a16_zero_rows_past_m<ROWS, STAGES>(p, m0, smem);
     /* the tile of the item computed, advanced by one each step: two divisions
      * per block, none per item */
     int nt = first / p.k_tiles, kt = first % p.k_tiles;
@@ -457,7 +523,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 #pragma unroll
     for (int s = 0; s < STAGES - 1; s++) {
         if (first + s < last) {
-            w4a16_load_stage<MB, HAS_Z>(p, ld, smem + s * L::bytes);
+            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes);
             w4a16_loader_next(p, &ld);
         }
         cp_async_commit();
@@ -478,14 +544,15 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
              * done with the stage the next load overwrites */
             __syncthreads();
             if (item + STAGES - 1 < last) {
-                w4a16_load_stage<MB, HAS_Z>(p, ld, smem + ((s + STAGES - 1) % STAGES) * L::bytes);
+                w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + STAGES - 1) % STAGES) * L::bytes);
                 w4a16_loader_next(p, &ld);
             }
             cp_async_commit();
-            w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
+            if constexpr (SWAP) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
+            else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
             if (kt == p.k_tiles - 1 || item == last - 1) {
-                w4a16_epilogue<MB, WM, BF16>(p, nt, m0, acc, last_flag);
-                w4a16_zero<MB / WM, 2 * WM>(acc);
+                w4a16_epilogue<ROWS, MBW, NJ, WM, BF16, SWAP>(p, nt, m0, acc, last_flag);
+                w4a16_zero<MBW, NJ>(acc);
             }
             w4a16_next_tile(p, &nt, &kt);
         }
@@ -516,11 +583,11 @@ extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *
 /* Sets the kernel's shared-memory limit and asks how many of its blocks fit on
  * one SM; both once per instantiation (and per process; tessera binds one
  * device per handle, and the attribute is per function), not per launch. */
-template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 static cudaError_t w4a16_prepare(int *blocks_per_sm)
 {
-    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z>;
-    const size_t smem = (size_t)STAGES * w4a16_stage_layout<MB>::bytes;
+    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
+    const size_t smem = (size_t)STAGES * w4a16_stage_layout<SWAP ? 8 : 16 * MB>::bytes;
     static int resident = 0;
     if (!resident) {
         cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
@@ -534,40 +601,40 @@ static cudaError_t w4a16_prepare(int *blocks_per_sm)
     return cudaSuccess;
 }
 
-template <int MB, int WM, int STAGES, int BF16, int HAS_Z>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
-    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z>;
-    cudaError_t e = w4a16_prepare<MB, WM, STAGES, BF16, HAS_Z>(NULL);
+    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
+    cudaError_t e = w4a16_prepare<MB, WM, STAGES, BF16, HAS_Z, SWAP>(NULL);
     if (e != cudaSuccess) return e;
-    size_t smem = (size_t)STAGES * w4a16_stage_layout<MB>::bytes;
+    size_t smem = (size_t)STAGES * w4a16_stage_layout<SWAP ? 8 : 16 * MB>::bytes;
     dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(TSR_W4A16_THREADS);
     return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
 }
 
-template <int MB, int WM, int STAGES>
+template <int MB, int WM, int STAGES, int SWAP>
 static cudaError_t w4a16_launch_config(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
     if (p->bf16)
-        return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 1, 1>(p, stream)
-                            : w4a16_launch_one<MB, WM, STAGES, 1, 0>(p, stream);
-    return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 0, 1>(p, stream)
-                        : w4a16_launch_one<MB, WM, STAGES, 0, 0>(p, stream);
+        return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 1, 1, SWAP>(p, stream)
+                            : w4a16_launch_one<MB, WM, STAGES, 1, 0, SWAP>(p, stream);
+    return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 0, 1, SWAP>(p, stream)
+                        : w4a16_launch_one<MB, WM, STAGES, 0, 0, SWAP>(p, stream);
 }
 
-template <int MB, int WM, int STAGES>
+template <int MB, int WM, int STAGES, int SWAP>
 static cudaError_t w4a16_prepare_config(int bf16, int has_zeros, int *blocks_per_sm)
 {
     if (bf16)
-        return has_zeros ? w4a16_prepare<MB, WM, STAGES, 1, 1>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 1, 0>(blocks_per_sm);
-    return has_zeros ? w4a16_prepare<MB, WM, STAGES, 0, 1>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 0, 0>(blocks_per_sm);
+        return has_zeros ? w4a16_prepare<MB, WM, STAGES, 1, 1, SWAP>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 1, 0, SWAP>(blocks_per_sm);
+    return has_zeros ? w4a16_prepare<MB, WM, STAGES, 0, 1, SWAP>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 0, 0, SWAP>(blocks_per_sm);
 }
 
 extern "C" cudaError_t tsr_w4a16_blocks_per_sm(int config, int bf16, int has_zeros, int *blocks_per_sm)
 {
     switch (config) {
-#define TSR_W4A16_CASE(id, mb, stages, wm) \
-    case id: return w4a16_prepare_config<mb, wm, stages>(bf16, has_zeros, blocks_per_sm);
+#define TSR_W4A16_CASE(id, mb, stages, wm, swap) \
+    case id: return w4a16_prepare_config<mb, wm, stages, swap>(bf16, has_zeros, blocks_per_sm);
         TSR_W4A16_CONFIGS(TSR_W4A16_CASE)
 #undef TSR_W4A16_CASE
     }
@@ -577,8 +644,8 @@ extern "C" cudaError_t tsr_w4a16_blocks_per_sm(int config, int bf16, int has_zer
 extern "C" cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
     switch (p->config) {
-#define TSR_W4A16_CASE(id, mb, stages, wm) \
-    case id: return w4a16_launch_config<mb, wm, stages>(p, stream);
+#define TSR_W4A16_CASE(id, mb, stages, wm, swap) \
+    case id: return w4a16_launch_config<mb, wm, stages, swap>(p, stream);
         TSR_W4A16_CONFIGS(TSR_W4A16_CASE)
 #undef TSR_W4A16_CASE
     }
