@@ -59,9 +59,23 @@ TSR_DEVICE uint32_t h2_fma_f16(uint32_t a, uint32_t b, uint32_t c)
  * operations per pair it is.
  * bf16 has 7 mantissa bits: 0x4300 (128.0, ulp 1) takes a low nibble only, so
  * each pair is shifted down first. */
-template <int BF16>
+template <int BF16, int SCALE = 1>
 TSR_DEVICE void dequant_word(uint32_t w, const uint32_t zlo[2], const uint32_t zhi[2], const uint32_t s[2], uint32_t b[2][2])
 {
+    if (!SCALE) {
+        /* v - z only, exact small integers; the caller scales in fp32 */
+        if (BF16) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) b[i >> 1][i & 1] = h2_sub<1>(lop3<TSR_LUT_AND_OR>(w >> (4 * i), 0x000f000fu, 0x43004300u), zlo[i >> 1]);
+        } else {
+            const uint32_t one_16th = 0x2c002c00u, w8 = w >> 8;
+            b[0][0] = h2_sub<0>(lop3<TSR_LUT_AND_OR>(w, 0x000f000fu, 0x64006400u), zlo[0]);
+            b[0][1] = h2_fma_f16(lop3<TSR_LUT_AND_OR>(w, 0x00f000f0u, 0x64006400u), one_16th, zhi[0]);
+            b[1][0] = h2_sub<0>(lop3<TSR_LUT_AND_OR>(w8, 0x000f000fu, 0x64006400u), zlo[1]);
+            b[1][1] = h2_fma_f16(lop3<TSR_LUT_AND_OR>(w8, 0x00f000f0u, 0x64006400u), one_16th, zhi[1]);
+        }
+        return;
+    }
     if (BF16) {
 #pragma unroll
         for (int i = 0; i < 4; i++) {
@@ -337,14 +351,26 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
     const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
-    uint32_t s[2], zlo[2], zhi[2], x[4];
+    uint32_t zlo[2], zhi[2], x[4];
+    /* The scale is applied after the mma, in fp32: the mma sums (v - z) * a
+     * for one group into t, and acc += t * s once per group; that is 4 FFMA a
+     * group where scaling the weights took 16 HMUL2 a k-tile, and the
+     * products are no longer rounded to 16 bits first. */
+    float t[4] = {0.f, 0.f, 0.f, 0.f};
+    float2 sf = make_float2(0.f, 0.f);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
         if (kk == 0 || (kk == 2 && p.group_size == 32)) {
+            if (kk == 2) { /* group 0 of a two-group k-tile is done */
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    acc[e] += t[e] * (e < 2 ? sf.x : sf.y);
+                    t[e] = 0.f;
+                }
+            }
             const int gi = kk / 2;
-            uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (warp * 16 + (lane / 4) * 2) * 2);
-            s[0] = prmt(s2, 0, 0x1010);
-            s[1] = prmt(s2, 0, 0x3232);
+            /* column g's scale in the low half, column g+8's in the high */
+            sf = unpack_in<BF16>(ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (warp * 16 + (lane / 4) * 2) * 2));
             int z0 = 8, z1 = 8;
             if (HAS_Z) {
                 uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + warp * 8 + lane / 4);
@@ -360,12 +386,14 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
             ldmatrix_x4(x, st + row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16);
         }
         uint32_t b[2][2];
-        dequant_word<BF16>(words[kk], zlo, zhi, s, b);
+        dequant_word<BF16, 0>(words[kk], zlo, zhi, zlo, b);
         const uint32_t a[4] = {b[0][0], b[1][0], b[0][1], b[1][1]};
         const uint32_t xb[2] = {x[(kk % 2) * 2], x[(kk % 2) * 2 + 1]};
-        if (BF16) mma_m16n8k16_bf16(acc, a, xb);
-        else mma_m16n8k16_f16(acc, a, xb);
+        if (BF16) mma_m16n8k16_bf16(t, a, xb);
+        else mma_m16n8k16_f16(t, a, xb);
     }
+#pragma unroll
+    for (int e = 0; e < 4; e++) acc[e] += t[e] * (e < 2 ? sf.x : sf.y);
 }
 
 template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
