@@ -164,6 +164,56 @@ static void test_many_destinations(void **state)
     free_stream(s);
 }
 
+/* A container that ends with its stream's last word, not on 16 bytes (the
+ * encoder pads, a container from elsewhere need not): the decoder reads the
+ * stream 16 bytes at a time and must not read past the end. */
+static void test_container_ends_at_its_stream(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed ^ 13;
+    for (size_t n = 3000;; n += 37) {
+        std::vector<uint16_t> w(n);
+        ref_bf16_gaussian(w.data(), n, 0.02, &rng);
+        tsr_df11_tensor_t t = {"w", w.data(), 1, {(int64_t)n}};
+        void *host;
+        size_t bytes;
+        tsr_df11_info_t info;
+        assert_int_equal(tsr_df11_encode(&t, 1, &host, &bytes), TSR_STATUS_SUCCESS);
+        assert_int_equal(tsr_df11_parse(host, bytes, &info), TSR_STATUS_SUCCESS);
+        const size_t end = info.stream_offset + info.stream_words * 4;
+        tsr_df11_info_free(&info);
+        if (end % 16 == 0) {
+            free(host);
+            continue;
+        }
+        /* trimmed: total_bytes (header bytes 16..23) says so, checksums resealed */
+        const uint64_t total = end;
+        memcpy((unsigned char *)host + 16, &total, 8);
+        ref_df11_reseal((unsigned char *)host, end);
+        assert_int_equal(tsr_df11_parse(host, end, &info), TSR_STATUS_SUCCESS);
+        void *dev, *ws;
+        size_t ws_bytes;
+        TSR_TEST_CUDA(cudaMalloc(&dev, end)); /* exactly: the emulation reports any byte read past it */
+        TSR_TEST_CUDA(cudaMemcpy(dev, host, end, cudaMemcpyHostToDevice));
+        assert_int_equal(tsr_df11_workspace_size(&info, &ws_bytes), TSR_STATUS_SUCCESS);
+        TSR_TEST_CUDA(cudaMalloc(&ws, ws_bytes));
+        uint16_t *out;
+        TSR_TEST_CUDA(cudaMalloc((void **)&out, n * 2));
+        TSR_TEST_CUDA(cudaMemset(out, 0xff, n * 2));
+        assert_int_equal(tsr_df11_decode(g_h, dev, &info, &out, ws, ws_bytes, 0), TSR_STATUS_SUCCESS);
+        assert_int_equal(tsr_df11_decode_status(g_h, ws, 0), TSR_STATUS_SUCCESS);
+        std::vector<uint16_t> got(n);
+        TSR_TEST_CUDA(cudaMemcpy(got.data(), out, n * 2, cudaMemcpyDeviceToHost));
+        assert_memory_equal(got.data(), w.data(), n * 2);
+        cudaFree(out);
+        cudaFree(ws);
+        cudaFree(dev);
+        tsr_df11_info_free(&info);
+        free(host);
+        break;
+    }
+}
+
 static void test_corrupt_device_stream_sets_status(void **state)
 {
     (void)state;
@@ -291,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_block_of_tensors),
         cmocka_unit_test(test_chunk_lengths),
         cmocka_unit_test(test_many_destinations),
+        cmocka_unit_test(test_container_ends_at_its_stream),
         cmocka_unit_test(test_corrupt_device_stream_sets_status),
         cmocka_unit_test(test_invalid_code_sets_status),
         cmocka_unit_test(test_bad_arguments),
