@@ -73,61 +73,30 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
 typedef struct df11_pair_reader {
     uint64_t buf; /* nbits valid bits at the top */
     int nbits;
-    uint32_t pos, words; /* words pulled into buf so far; words holding the lane's bits */
-    int past;            /* bits of the last word after the lane's end */
-    uint32_t sw;         /* the stream word holding the lane's first bit */
-    uint4 q;             /* the rest of the 16-byte block being read: q.x is word sw + pos */
+    uint32_t pos, words;  /* next word and the words holding the lane's bits, from base */
+    int past;             /* bits of the last word after the lane's end */
+    const uint32_t *base; /* the word holding the lane's first bit */
 } df11_pair_reader_t;
 
-/* 16-byte block b of the stream (words 4b..4b+3); words past the stream's end
- * read as 0 and are not loaded (the stream section need not end on 16 bytes;
- * it starts on 16, tsr_df11_parse checks). */
-TSR_DEVICE uint4 df11_load_block(const tsr_df11_launch_args_t &a, uint32_t b)
-{
-    if ((uint64_t)b * 4 + 4 <= a.stream_words) return ld_global((const uint4 *)a.stream + b);
-    uint32_t w[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) w[i] = (uint64_t)b * 4 + i < a.stream_words ? ld_global(a.stream + (size_t)b * 4 + i) : 0u;
-    return make_uint4(w[0], w[1], w[2], w[3]);
-}
-
-TSR_DEVICE void df11_pair_next_word(df11_pair_reader_t *r)
-{
-    r->q.x = r->q.y;
-    r->q.y = r->q.z;
-    r->q.z = r->q.w;
-}
-
-/* The lane's substream: bits [start, start + bits) of the stream. It is read
- * 16 bytes at a time: run 6's profile found a lane's 4-byte loads hitting L1
- * only a quarter of the time (each lane reads its own lines, more lines than
- * L1 holds), so every word was its own trip to L2; a block brings four. The
- * first block's words before the lane's, and the first word's bits before
- * start, belong to the lane before: dropped. The line after the first goes to
- * L1 now; df11_pair_refill asks for each later one when it starts reading the
- * line before. */
-TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const tsr_df11_launch_args_t &a, uint64_t start, uint32_t bits)
+/* The lane's substream: bits [start, start + bits) of the stream. The first
+ * word's bits before start belong to the lane before: shifted out of the top.
+ * The line after the first goes to L1 now; df11_pair_refill asks for each
+ * later one when it starts reading the line before. */
+TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const uint32_t *stream, uint64_t start, uint32_t bits)
 {
     const uint32_t skip = (uint32_t)start & 31;
-    r->sw = (uint32_t)(start >> 5);
+    r->base = stream + (start >> 5);
     r->words = (skip + bits + 31) >> 5;
     r->past = (int)(r->words * 32 - skip - bits);
     r->buf = 0;
     r->nbits = 0;
     r->pos = 0;
-    r->q = make_uint4(0, 0, 0, 0);
-    if (!r->words) return;
-    const uint32_t to_next_line = 32 - (r->sw & 31);
-    if (to_next_line < r->words) prefetch_global_l1(a.stream + (size_t)r->sw + to_next_line);
-    r->q = df11_load_block(a, r->sw >> 2);
-#pragma unroll
-    for (uint32_t i = 0; i < 3; i++)
-        if (i < (r->sw & 3)) df11_pair_next_word(r);
-    if (skip) {
-        r->buf = (uint64_t)r->q.x << (32 + skip);
+    const uint32_t to_next_line = 32 - (uint32_t)(((uintptr_t)r->base >> 2) & 31);
+    if (to_next_line < r->words) prefetch_global_l1(r->base + to_next_line);
+    if (skip && r->words) {
+        r->buf = (uint64_t)ld_global(r->base) << (32 + skip);
         r->nbits = 32 - (int)skip;
         r->pos = 1;
-        df11_pair_next_word(r);
     }
 }
 
@@ -144,18 +113,15 @@ TSR_DEVICE uint32_t df11_pair_entry(uint16_t e)
     return (len ? len : 63u) << 16 | (uint32_t)(e & 0xff) << 7;
 }
 
-TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r, const tsr_df11_launch_args_t &a)
+TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
 {
     const bool need = (unsigned)r->nbits < 24u && r->pos < r->words;
-    const uint32_t wi = r->sw + r->pos; /* the stream word to pull */
-    if (need && r->pos != 0 && (wi & 3) == 0) {
-        /* a new block; on the way into a new 128-byte line, ask for the next
-         * (once per line: loads and prefetches share the LSU) */
-        if ((wi & 31) == 0 && r->pos + 32 < r->words) prefetch_global_l1(a.stream + (size_t)wi + 32);
-        r->q = df11_load_block(a, wi >> 2);
-    }
-    const uint32_t w = need ? r->q.x : 0u;
-    if (need) df11_pair_next_word(r);
+    const uint32_t *p = r->base + r->pos;
+    /* a lane's words are its own 128-byte lines (some 380 bits, 19 steps of
+     * codes): on its way into one, ask for the next; once per line, not per
+     * refill (loads and prefetches share the LSU) */
+    if (need && ((uintptr_t)p & 127) == 0 && r->pos + 32 < r->words) prefetch_global_l1(p + 32);
+    const uint32_t w = need ? ld_global(p) : 0u;
     /* w is 0 unless needed, and then 32 - nbits is 9..32: no select, and the
      * mask keeps the shift defined when not needed */
     r->buf |= (uint64_t)w << ((32 - r->nbits) & 63);
@@ -176,8 +142,8 @@ TSR_DEVICE uint32_t df11_pair_code(df11_pair_reader_t *r, const uint32_t *lut, i
 /* The group's m (FULL: 8) elements as four bf16 pairs, element 2p in the low
  * half of out[p]: sign bit 15, exponent bits 14..7, mantissa 6..0. */
 template <int FULL>
-TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const tsr_df11_launch_args_t &a, const uint32_t *lut, uint64_t raw,
-                                int m, uint32_t out[4])
+TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const uint32_t *lut, int code_bits, uint64_t raw, int m,
+                                uint32_t out[4])
 {
 #pragma unroll
     for (int p = 0; p < 4; p++) {
@@ -186,9 +152,9 @@ TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const tsr_df11_launch_arg
         /* raw bytes 2p and 2p+1 to bits 0..7 and 16..23 */
         const uint32_t x = prmt((uint32_t)(raw >> (32 * (p / 2))), 0, p % 2 ? 0x4342u : 0x4140u);
         uint32_t w = ((x & 0x00800080u) << 8) | (x & 0x007f007fu);
-        df11_pair_refill(r, a);
-        w |= df11_pair_code(r, lut, a.code_bits) & 0x7f80u;
-        if (FULL || 2 * p + 1 < m) w |= df11_pair_code(r, lut, a.code_bits) << 16;
+        df11_pair_refill(r);
+        w |= df11_pair_code(r, lut, code_bits) & 0x7f80u;
+        if (FULL || 2 * p + 1 < m) w |= df11_pair_code(r, lut, code_bits) << 16;
         out[p] = w;
     }
 }
@@ -266,7 +232,7 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
     const uint64_t start = (rec & TSR_DF11_CHUNK_BIT_MASK) + before;
     bool bad = start + bits > a.stream_words * 32;
     df11_pair_reader_t rd = {};
-    if (!bad) df11_pair_init(&rd, a, start, bits);
+    if (!bad) df11_pair_init(&rd, a.stream, start, bits);
 
     int t = 0;
     for (int step = 0; step < a.steps && !bad; step++) {
@@ -286,8 +252,8 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
             for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
         }
         uint32_t w[4];
-        if (m == TSR_DF11_GROUP) df11_pair_group<1>(&rd, a, lut, raw, m, w);
-        else df11_pair_group<0>(&rd, a, lut, raw, m, w);
+        if (m == TSR_DF11_GROUP) df11_pair_group<1>(&rd, lut, a.code_bits, raw, m, w);
+        else df11_pair_group<0>(&rd, lut, a.code_bits, raw, m, w);
         bad = rd.nbits < 0;
         if (bad) break;
         const uint64_t lo = w[0] | (uint64_t)w[1] << 32, hi = w[2] | (uint64_t)w[3] << 32;
