@@ -34,7 +34,8 @@ typedef struct w4a16_plan {
 static size_t align256(size_t x) { return (x + 255) / 256 * 256; }
 
 /* Heuristic until the tuning cache (issue 6) answers first: the smallest row
- * tile that covers m, so that decode moves weights once and wastes no mma rows,
+ * tile that covers m (8 rows, the swapped tile, up to m = 8), so that decode
+ * moves weights once and wastes few mma rows,
  * and 128-row tiles beyond 64 rows, which halve the weight re-reads of prefill.
  * Decode gets 8 stages: memory-bound, it needs bytes in flight (about 25 KB
  * per SM to cover HBM latency on H100 by Little's law; 4 stages hold 16 KB). */

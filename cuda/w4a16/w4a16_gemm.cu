@@ -62,38 +62,22 @@ TSR_DEVICE uint32_t h2_fma_f16(uint32_t a, uint32_t b, uint32_t c)
 template <int BF16, int SCALE = 1>
 TSR_DEVICE void dequant_word(uint32_t w, const uint32_t zlo[2], const uint32_t zhi[2], const uint32_t s[2], uint32_t b[2][2])
 {
-    if (!SCALE) {
-        /* v - z only, exact small integers; the caller scales in fp32 */
-        if (BF16) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) b[i >> 1][i & 1] = h2_sub<1>(lop3<TSR_LUT_AND_OR>(w >> (4 * i), 0x000f000fu, 0x43004300u), zlo[i >> 1]);
-        } else {
-            const uint32_t one_16th = 0x2c002c00u, w8 = w >> 8;
-            b[0][0] = h2_sub<0>(lop3<TSR_LUT_AND_OR>(w, 0x000f000fu, 0x64006400u), zlo[0]);
-            b[0][1] = h2_fma_f16(lop3<TSR_LUT_AND_OR>(w, 0x00f000f0u, 0x64006400u), one_16th, zhi[0]);
-            b[1][0] = h2_sub<0>(lop3<TSR_LUT_AND_OR>(w8, 0x000f000fu, 0x64006400u), zlo[1]);
-            b[1][1] = h2_fma_f16(lop3<TSR_LUT_AND_OR>(w8, 0x00f000f0u, 0x64006400u), one_16th, zhi[1]);
-        }
-        return;
-    }
+    /* v - z, exact small integers; then the scale, unless the caller applies
+     * it after the mma in fp32 (SCALE = 0, configuration 6) */
+    uint32_t d[2][2];
     if (BF16) {
 #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            uint32_t v = lop3<TSR_LUT_AND_OR>(w >> (4 * i), 0x000f000fu, 0x43004300u);
-            b[i >> 1][i & 1] = h2_mul<1>(h2_sub<1>(v, zlo[i >> 1]), s[i >> 1]);
-        }
+        for (int i = 0; i < 4; i++)
+            d[i >> 1][i & 1] = h2_sub<1>(lop3<TSR_LUT_AND_OR>(w >> (4 * i), 0x000f000fu, 0x43004300u), zlo[i >> 1]);
     } else {
-        const uint32_t one_16th = 0x2c002c00u;
-        uint32_t w8 = w >> 8;
-        uint32_t p0 = lop3<TSR_LUT_AND_OR>(w, 0x000f000fu, 0x64006400u);
-        uint32_t p1 = lop3<TSR_LUT_AND_OR>(w, 0x00f000f0u, 0x64006400u);
-        uint32_t p2 = lop3<TSR_LUT_AND_OR>(w8, 0x000f000fu, 0x64006400u);
-        uint32_t p3 = lop3<TSR_LUT_AND_OR>(w8, 0x00f000f0u, 0x64006400u);
-        b[0][0] = h2_mul<0>(h2_sub<0>(p0, zlo[0]), s[0]);
-        b[0][1] = h2_mul<0>(h2_fma_f16(p1, one_16th, zhi[0]), s[0]);
-        b[1][0] = h2_mul<0>(h2_sub<0>(p2, zlo[1]), s[1]);
-        b[1][1] = h2_mul<0>(h2_fma_f16(p3, one_16th, zhi[1]), s[1]);
+        const uint32_t one_16th = 0x2c002c00u, w8 = w >> 8;
+        d[0][0] = h2_sub<0>(lop3<TSR_LUT_AND_OR>(w, 0x000f000fu, 0x64006400u), zlo[0]);
+        d[0][1] = h2_fma_f16(lop3<TSR_LUT_AND_OR>(w, 0x00f000f0u, 0x64006400u), one_16th, zhi[0]);
+        d[1][0] = h2_sub<0>(lop3<TSR_LUT_AND_OR>(w8, 0x000f000fu, 0x64006400u), zlo[1]);
+        d[1][1] = h2_fma_f16(lop3<TSR_LUT_AND_OR>(w8, 0x00f000f0u, 0x64006400u), one_16th, zhi[1]);
     }
+#pragma unroll
+    for (int i = 0; i < 4; i++) b[i >> 1][i & 1] = SCALE ? h2_mul<BF16>(d[i >> 1][i & 1], s[i >> 1]) : d[i >> 1][i & 1];
 }
 
 /* The constants a zero point z becomes, as 16-bit pairs (bit patterns, exact):
@@ -277,6 +261,26 @@ TSR_DEVICE void w4a16_loader_next(const tsr_w4a16_launch_args_t &p, w4a16_loader
 template <int WM> TSR_DEVICE int w4a16_warp_m(int warp) { return warp / (8 / WM); }
 template <int WM> TSR_DEVICE int w4a16_warp_n(int warp) { return warp % (8 / WM); }
 
+/* Group gi's scales and zero constants for this lane's two columns of the
+ * tile's 16-column group grp (lane/4 and lane/4 + 8: the two n8 tiles, or the
+ * swapped tile's rows g and g+8). The packed scales put those two columns side
+ * by side: one 32-bit load, the first column's scale in the low half. */
+template <int ROWS, int BF16, int HAS_Z>
+TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp, int lane, uint32_t zlo[2], uint32_t zhi[2])
+{
+    typedef w4a16_stage_layout<ROWS> L;
+    const uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (grp * 16 + (lane / 4) * 2) * 2);
+    int z0 = 8, z1 = 8;
+    if (HAS_Z) {
+        uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + grp * 8 + lane / 4);
+        z0 = zb & 15;
+        z1 = zb >> 4;
+    }
+    zero_constants<BF16>(z0, &zlo[0], &zhi[0]);
+    zero_constants<BF16>(z1, &zlo[1], &zhi[1]);
+    return s2;
+}
+
 /* Multiplies one stage: each warp its rows and column groups, four k16 steps. */
 template <int MB, int WM, int BF16, int HAS_Z>
 TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st,
@@ -300,19 +304,9 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
             const int gi = kk / 2;
 #pragma unroll
             for (int g = 0; g < WM; g++) {
-                const int grp = wn * WM + g; /* 16-column group within the tile */
-                /* this lane's two columns sit side by side: one 32-bit load */
-                uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (grp * 16 + (lane / 4) * 2) * 2);
+                const uint32_t s2 = w4a16_group_params<16 * MB, BF16, HAS_Z>(st, gi, wn * WM + g, lane, zlo[g], zhi[g]);
                 s[g][0] = prmt(s2, 0, 0x1010); /* low half to both halves */
                 s[g][1] = prmt(s2, 0, 0x3232);
-                int z0 = 8, z1 = 8;
-                if (HAS_Z) {
-                    uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + grp * 8 + lane / 4);
-                    z0 = zb & 15;
-                    z1 = zb >> 4;
-                }
-                zero_constants<BF16>(z0, &zlo[g][0], &zhi[g][0]);
-                zero_constants<BF16>(z1, &zlo[g][1], &zhi[g][1]);
             }
         }
         uint32_t b[WM][2][2];
@@ -368,17 +362,8 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
                     t[e] = 0.f;
                 }
             }
-            const int gi = kk / 2;
             /* column g's scale in the low half, column g+8's in the high */
-            sf = unpack_in<BF16>(ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (warp * 16 + (lane / 4) * 2) * 2));
-            int z0 = 8, z1 = 8;
-            if (HAS_Z) {
-                uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + warp * 8 + lane / 4);
-                z0 = zb & 15;
-                z1 = zb >> 4;
-            }
-            zero_constants<BF16>(z0, &zlo[0], &zhi[0]);
-            zero_constants<BF16>(z1, &zlo[1], &zhi[1]);
+            sf = unpack_in<BF16>(w4a16_group_params<8, BF16, HAS_Z>(st, kk / 2, warp, lane, zlo, zhi));
         }
         if (kk % 2 == 0) {
             /* lanes 8q..8q+7 address token rows 0-7 of chunk 2kk+q */
