@@ -67,9 +67,12 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
  * - spreads sign and mantissa bytes two at a time with one byte permute;
  * - asks L1 for what it will read before it reads it (df11_prefetch_*): on the
  *   64 MB stream run 4's speed followed the number of resident warps
- *   (378/584/845 GB/s at 8/16/31 warps per SM), the mark of a warp waiting on
- *   memory every step: each step's sign and mantissa bytes were a fresh DRAM
- *   round trip, as were a lane's first code line and every line after it. */
+ *   (378/584/845 GB/s at 8/16/31 warps per SM), as if a warp waited on memory
+ *   every step (each step's sign and mantissa bytes are new lines, as is a
+ *   lane's next line of codes). Measured (run 6): 1-6% slower up to the 218M
+ *   block at 32 and 64 steps, 11-29% faster on 1-2 GB streams and at 128
+ *   steps; run 7's profile put the misses on the code lines, which L1 cannot
+ *   hold for 1280 lanes an SM (docs/df11.md). */
 typedef struct df11_pair_reader {
     uint64_t buf; /* nbits valid bits at the top */
     int nbits;
@@ -161,7 +164,7 @@ TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const uint32_t *lut, int 
 
 /* How many steps ahead a warp asks L1 for its sign and mantissa bytes: a step
  * takes a few hundred cycles when nothing waits, a DRAM round trip about a
- * thousand (about 8 KB of lines in L1 per warp at 32 warps an SM: ~1/4 of L1) */
+ * thousand (4 steps x 256 bytes = 1 KB a warp, 40 KB at 40 warps an SM) */
 #define TSR_DF11_PREFETCH_STEPS 4
 
 /* Asks L1 for the sign and mantissa bytes lane `lane` reads at (chunk, step):
