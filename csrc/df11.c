@@ -2,6 +2,7 @@
  * exponents), the container writer and its validating parser, file I/O, the
  * CPU decoder. The GPU decoder's dispatcher is df11_gpu.c. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,36 @@ static uint32_t lane_entry(const unsigned char *table, uint32_t lane_bytes, uint
     return d;
 }
 
+/* The bytes of a container with header h's sizes, one-byte lane lengths and
+ * stream_bits of codes: the sections in their order, each on 16 bytes. */
+static uint64_t container_bytes(const header_t *h, uint64_t stream_bits)
+{
+    uint64_t sizes[4];
+    section_sizes(h->symbols, h->code_bits, h->chunks, 1, sizes);
+    uint64_t off = h->header_bytes;
+    for (int i = 0; i < 4; i++) off = align16(off + sizes[i]);
+    return align16(off + (stream_bits + 31) / 32 * 4);
+}
+
+/* Whether header h's chunks (the short ones) keep the container within
+ * TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD of the exponent-entropy bound (a raw byte
+ * plus the exponent's entropy per weight), given the exponent counts and code
+ * lengths. Counted with one-byte lane lengths: chunks of 32 steps rarely need
+ * two (their lanes are 256 codes). */
+static int short_chunks_fit(const header_t *h, const uint64_t hist[256], const uint8_t len[256])
+{
+    if (!h->symbols) return 0;
+    double entropy_bits = 0;
+    uint64_t stream_bits = 0;
+    for (int e = 0; e < 256; e++) {
+        if (!hist[e]) continue;
+        entropy_bits -= (double)hist[e] * log2((double)hist[e] / (double)h->symbols);
+        stream_bits += hist[e] * len[e];
+    }
+    const double bound = (double)h->symbols + entropy_bits / 8;
+    return (double)container_bytes(h, stream_bits) <= (1 + TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD) * bound;
+}
+
 tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes)
 {
     return tsr_df11_encode_with(tensors, count, NULL, container, bytes);
@@ -211,10 +242,12 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
     TSR_CHECK_PTR(fn, bytes);
     *container = NULL;
     *bytes = 0;
-    const uint32_t steps = options && options->chunk_steps ? (uint32_t)options->chunk_steps : TSR_DF11_DEFAULT_CHUNK_STEPS;
+    /* automatic: room for the short chunks now, the choice once the code is known */
+    const int automatic = !options || !options->chunk_steps;
+    uint32_t steps = automatic ? TSR_DF11_SHORT_CHUNK_STEPS : (uint32_t)options->chunk_steps;
     if (options && (options->chunk_steps < 0 || !valid_steps(steps)))
-        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: options->chunk_steps=%d must be 0 (default %d) or a power of two in 1..%d", fn,
-                        options->chunk_steps, TSR_DF11_DEFAULT_CHUNK_STEPS, TSR_DF11_MAX_CHUNK_STEPS);
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: options->chunk_steps=%d must be 0 (automatic: %d or %d) or a power of two in 1..%d",
+                        fn, options->chunk_steps, TSR_DF11_SHORT_CHUNK_STEPS, TSR_DF11_DEFAULT_CHUNK_STEPS, TSR_DF11_MAX_CHUNK_STEPS);
     if (count < 0 || (count > 0 && !tensors))
         return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: count=%d with tensors=%p", fn, count, (const void *)tensors);
     uint64_t symbols = 0, table_bytes = 0;
@@ -302,6 +335,14 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
     for (int s = 0; s < 256; s++)
         if (len[s] > code_bits) code_bits = len[s];
     h.code_bits = (uint32_t)code_bits;
+    if (automatic && !short_chunks_fit(&h, hist, len)) {
+        /* the longer chunks: fewer records and lane lengths (the buffers
+         * were sized for the shorter ones) */
+        steps = TSR_DF11_DEFAULT_CHUNK_STEPS;
+        chunks = chunk_count(symbols, steps);
+        h.chunks = (uint32_t)chunks;
+        h.steps = (uint16_t)steps;
+    }
     uint64_t off = align16(h.header_bytes + symbols);
     h.sec[0] = (section_t){h.header_bytes, symbols, 0};
     h.sec[1] = (section_t){off, (uint64_t)2 << code_bits, 0};

@@ -4,7 +4,8 @@
  * in the same run. Weights are Gaussian (sigma 0.02) rounded to bf16, which
  * compress like trained ones (about 66.5%). Containers rotate over copies
  * that together exceed 2x L2, so no timed decode reads its input from L2.
- * Each stream is encoded with 32 and 64 steps a chunk (the default); the
+ * Each stream is encoded with 32 and 64 steps a chunk (the encoder's two
+ * automatic choices); the
  * 64 MB stream and the block also with 16 and 128 (more warps against a
  * smaller container).
  *   bench_df11 [--quick] [--steps N] [--json FILE] [--dump DIR]
@@ -202,7 +203,7 @@ int main(int argc, char **argv)
     bench_report_t rep;
     bench_report_init(&rep, h, bench_copy_bandwidth_gbs(s));
     /* gbs[k][i]: chunk length steps[k], stream i (the block last); 0 where not
-     * timed. 32 and 64 steps (the default) on every stream, 16 and 128 on the
+     * timed. 32 and 64 steps (the automatic choices) on every stream, 16 and 128 on the
      * 64 MB stream and the block */
     int steps[4] = {16, 32, 64, 128}, nsteps = 4;
     if (only_steps) {

@@ -12,6 +12,7 @@
 #include "ref/df11_ref.h"
 
 static uint64_t g_seed;
+static uint32_t g_chunk_steps; /* the chunk length of roundtrip_steps' last container */
 
 /* Encodes one tensor in chunks of `steps` (0: the default), parses, decodes
  * on the host, compares bit for bit. Returns the container's bytes; the
@@ -27,8 +28,17 @@ static size_t roundtrip_steps(const uint16_t *v, size_t n, const char *what, int
     tsr_df11_info_t info;
     if ((st = tsr_df11_parse(c, bytes, &info))) fail_msg("%s: parse: %s", what, tsr_last_error());
     assert_int_equal(info.symbols, n);
-    assert_int_equal(info.chunk_steps, steps ? steps : TSR_DF11_DEFAULT_CHUNK_STEPS);
+    if (steps) {
+        assert_int_equal(info.chunk_steps, steps);
+    } else if (info.chunk_steps == TSR_DF11_SHORT_CHUNK_STEPS) {
+        /* the automatic choice took the short chunks: only within its margin */
+        if (info.lane_bytes == 1 && bytes > (1 + TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD) * ref_df11_entropy_bound_bytes(v, n))
+            fail_msg("%s: %zu bytes in %d-step chunks, over the automatic choice's margin", what, bytes, TSR_DF11_SHORT_CHUNK_STEPS);
+    } else {
+        assert_int_equal(info.chunk_steps, TSR_DF11_DEFAULT_CHUNK_STEPS);
+    }
     if (lane_bytes) *lane_bytes = info.lane_bytes;
+    g_chunk_steps = info.chunk_steps;
     uint16_t *out = malloc(n * 2 + 16);
     memset(out, 0xAB, n * 2 + 16);
     uint16_t *dests[1] = {out};
@@ -126,6 +136,32 @@ static void test_chunk_steps_and_wide_lanes(void **state)
     free(v);
 }
 
+/* The automatic chunk length keeps its rule both ways: 32 steps exactly when
+ * the 32-step container is within the margin of the entropy bound. A lone 4M
+ * tensor is near the margin (its 8 KB table weighs 0.15%), a 16M one under. */
+static void test_automatic_chunk_steps(void **state)
+{
+    (void)state;
+    const size_t sizes[2] = {(size_t)1 << 22, (size_t)1 << 24};
+    uint16_t *v = malloc(sizes[1] * 2);
+    uint64_t rng = g_seed ^ 21;
+    ref_bf16_gaussian(v, sizes[1], 0.02, &rng);
+    for (int i = 0; i < 2; i++) {
+        const size_t n = sizes[i];
+        const size_t bytes = roundtrip(v, n, "automatic");
+        const uint32_t chosen = g_chunk_steps;
+        uint32_t lb;
+        const size_t bytes32 = roundtrip_steps(v, n, "32 steps", TSR_DF11_SHORT_CHUNK_STEPS, &lb);
+        const double bound = ref_df11_entropy_bound_bytes(v, n);
+        printf("automatic, %zuM weights: %u-step chunks, %.3f%% over the bound (32 steps: %.3f%%)\n", n >> 20, chosen,
+               100.0 * (bytes / bound - 1), 100.0 * (bytes32 / bound - 1));
+        const int fits = lb == 1 && bytes32 <= (1 + TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD) * bound;
+        assert_int_equal(chosen, fits ? TSR_DF11_SHORT_CHUNK_STEPS : TSR_DF11_DEFAULT_CHUNK_STEPS);
+        if (fits) assert_int_equal(bytes, bytes32);
+    }
+    free(v);
+}
+
 /* Trained-looking weights: within 1% of the entropy bound, counting everything. */
 static void test_ratio_near_entropy_bound(void **state)
 {
@@ -136,8 +172,8 @@ static void test_ratio_near_entropy_bound(void **state)
     ref_bf16_gaussian(v, n, 0.02, &rng);
     size_t bytes = roundtrip(v, n, "gaussian");
     double bound = ref_df11_entropy_bound_bytes(v, n);
-    printf("gaussian 4M: %zu bytes = %.2f%% of bf16; entropy bound %.0f bytes; overhead %.3f%%\n", bytes,
-           100.0 * bytes / (2.0 * n), bound, 100.0 * (bytes / bound - 1));
+    printf("gaussian 4M: %zu bytes = %.2f%% of bf16 (%u-step chunks); entropy bound %.0f bytes; overhead %.3f%%\n", bytes,
+           100.0 * bytes / (2.0 * n), g_chunk_steps, bound, 100.0 * (bytes / bound - 1));
     assert_true(bytes <= 1.01 * bound);
     free(v);
 }
@@ -364,8 +400,9 @@ static void test_real_trained_weights(void **state)
     }
     size_t bytes = roundtrip(w, n, "all-MiniLM-L6-v2");
     double bound = ref_df11_entropy_bound_bytes(w, n);
-    printf("all-MiniLM-L6-v2: %d tensors, %zu weights: %zu bytes = %.2f%% of bf16; entropy bound %.2f%%; overhead %.3f%%\n",
-           tensors, n, bytes, 100.0 * bytes / (2.0 * n), 100.0 * bound / (2.0 * n), 100.0 * (bytes / bound - 1));
+    printf("all-MiniLM-L6-v2: %d tensors, %zu weights: %zu bytes = %.2f%% of bf16 (%u-step chunks); entropy bound %.2f%%; "
+           "overhead %.3f%%\n",
+           tensors, n, bytes, 100.0 * bytes / (2.0 * n), g_chunk_steps, 100.0 * bound / (2.0 * n), 100.0 * (bytes / bound - 1));
     assert_true(tensors > 50);
     assert_true(bytes < 0.75 * 2.0 * n);
     assert_true(bytes <= 1.01 * bound);
@@ -382,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_sizes_and_single_exponent),
         cmocka_unit_test(test_chunk_steps_and_wide_lanes),
         cmocka_unit_test(test_ratio_near_entropy_bound),
+        cmocka_unit_test(test_automatic_chunk_steps),
         cmocka_unit_test(test_many_tensors_one_stream),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_corrupt_and_truncated_containers),

@@ -28,9 +28,16 @@ extern "C" {
 #define TSR_DF11_MAX_DIMS 8
 #define TSR_DF11_MAX_NAME 255
 /* A chunk is what one warp of the GPU decoder decodes: 256 * steps elements,
- * steps a power of two up to 128. Shorter chunks give small streams more
- * warps at about 0.04 bits per weight for 32 steps (docs/formats/df11.md). */
+ * steps a power of two up to 128. Shorter chunks decode faster (on an H100,
+ * 32 steps ran 1.15-1.5x faster than 64, perf/results/2026-11-22-h100 run 6)
+ * and cost size (32 steps: about 0.04 bits a weight more than 64). Unless
+ * told (chunk_steps != 0), the encoder takes TSR_DF11_SHORT_CHUNK_STEPS when
+ * that keeps the container within TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD of the
+ * exponent-entropy bound, else TSR_DF11_DEFAULT_CHUNK_STEPS: large streams get
+ * 32, a lone small tensor (whose fixed lookup table weighs more) 64. */
 #define TSR_DF11_DEFAULT_CHUNK_STEPS 64
+#define TSR_DF11_SHORT_CHUNK_STEPS 32
+#define TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD 0.009
 #define TSR_DF11_MAX_CHUNK_STEPS 128
 
 /* One bf16 tensor to compress. */
@@ -46,7 +53,7 @@ typedef struct tsr_df11_tensor {
 tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes);
 
 typedef struct tsr_df11_encode_options {
-    int chunk_steps; /* 0: TSR_DF11_DEFAULT_CHUNK_STEPS; else a power of two in 1..TSR_DF11_MAX_CHUNK_STEPS */
+    int chunk_steps; /* 0: 32 or 64 by the rule above; else a power of two in 1..TSR_DF11_MAX_CHUNK_STEPS */
 } tsr_df11_encode_options_t;
 
 /* tsr_df11_encode with options (NULL: the defaults). */
