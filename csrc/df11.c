@@ -198,15 +198,22 @@ static uint32_t lane_entry(const unsigned char *table, uint32_t lane_bytes, uint
     return d;
 }
 
-/* The bytes of a container with header h's sizes, one-byte lane lengths and
- * stream_bits of codes: the sections in their order, each on 16 bytes. */
-static uint64_t container_bytes(const header_t *h, uint64_t stream_bits)
+/* Lays h's sections out after the header, in order, each on 16 bytes, with
+ * the sizes h's fields give (section_sizes) and stream_bytes for the stream.
+ * Returns the container's bytes. The one layout rule, for the encoder's
+ * allocation, its chunk-length choice and the container it writes. */
+static uint64_t place_sections(header_t *h, uint64_t stream_bytes)
 {
-    uint64_t sizes[4];
-    section_sizes(h->symbols, h->code_bits, h->chunks, 1, sizes);
+    uint64_t sizes[TSR_DF11_SECTIONS];
+    section_sizes(h->symbols, h->code_bits, h->chunks, h->lane_bytes, sizes);
+    sizes[4] = stream_bytes;
     uint64_t off = h->header_bytes;
-    for (int i = 0; i < 4; i++) off = align16(off + sizes[i]);
-    return align16(off + (stream_bits + 31) / 32 * 4);
+    for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
+        h->sec[i].offset = off;
+        h->sec[i].bytes = sizes[i];
+        off = align16(off + sizes[i]);
+    }
+    return off;
 }
 
 /* Whether header h's chunks (the short ones) keep the container within
@@ -225,7 +232,9 @@ static int short_chunks_fit(const header_t *h, const uint64_t hist[256], const u
         stream_bits += hist[e] * len[e];
     }
     const double bound = (double)h->symbols + entropy_bits / 8;
-    return (double)container_bytes(h, stream_bits) <= (1 + TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD) * bound;
+    header_t one_byte_lanes = *h;
+    one_byte_lanes.lane_bytes = 1;
+    return (double)place_sections(&one_byte_lanes, (stream_bits + 31) / 32 * 4) <= (1 + TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD) * bound;
 }
 
 tsr_status_t tsr_df11_encode(const tsr_df11_tensor_t *tensors, int count, void **container, size_t *bytes)
@@ -288,8 +297,10 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
     h.chunks = (uint32_t)chunks;
     h.steps = (uint16_t)steps;
     h.lane_bytes = 1; /* 2 when some chunk's lanes differ by more than 255 bits (below) */
-    uint64_t bound = align16(h.header_bytes + symbols) + align16((uint64_t)2 << TSR_DF11_MAX_CODE_BITS) + align16(chunks * 8) +
-                     align16(chunks * TSR_DF11_LANES * 2) + align16((symbols * TSR_DF11_MAX_CODE_BITS + 31) / 32 * 4);
+    header_t most = h; /* the longest codes and two-byte lane lengths */
+    most.code_bits = TSR_DF11_MAX_CODE_BITS;
+    most.lane_bytes = 2;
+    const uint64_t bound = place_sections(&most, (symbols * TSR_DF11_MAX_CODE_BITS + 31) / 32 * 4);
     unsigned char *out = malloc(bound);
     uint8_t *exps = malloc(symbols ? symbols : 1);
     uint16_t *lane_len = malloc(chunks ? chunks * TSR_DF11_LANES * 2 : 1); /* each lane's bits */
@@ -343,15 +354,7 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
         h.chunks = (uint32_t)chunks;
         h.steps = (uint16_t)steps;
     }
-    uint64_t off = align16(h.header_bytes + symbols);
-    h.sec[0] = (section_t){h.header_bytes, symbols, 0};
-    h.sec[1] = (section_t){off, (uint64_t)2 << code_bits, 0};
-    off = align16(off + h.sec[1].bytes);
-    h.sec[2] = (section_t){off, chunks * 8, 0};
-    off = align16(off + h.sec[2].bytes);
-    h.sec[3] = (section_t){off, chunks * TSR_DF11_LANES, 0}; /* u8 entries until a chunk needs u16 */
-    off = align16(off + h.sec[3].bytes);
-    h.sec[4].offset = off;
+    place_sections(&h, 0); /* one-byte lane lengths until a chunk needs two; the stream's size comes last */
     uint16_t *lut = (uint16_t *)(out + h.sec[1].offset);
     uint64_t *chunk_rec = (uint64_t *)(out + h.sec[2].offset);
     uint32_t *stream = (uint32_t *)(out + h.sec[4].offset);
@@ -396,12 +399,10 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
     }
     if (nacc > 0) stream[words++] = (uint32_t)(acc << (32 - nacc));
     free(exps);
-    if (h.lane_bytes == 2) { /* rare: lanes of one chunk far apart (a few long codes in some); the stream moves up */
-        h.sec[3].bytes = chunks * TSR_DF11_LANES * 2;
-        off = align16(h.sec[3].offset + h.sec[3].bytes);
-        memmove(out + off, out + h.sec[4].offset, words * 4);
-        h.sec[4].offset = off;
-    }
+    /* the final layout; with two-byte lane lengths (rare: lanes of one chunk
+     * far apart) the stream moves up */
+    const uint64_t stream_at = h.sec[4].offset, off = place_sections(&h, words * 4);
+    if (h.sec[4].offset != stream_at) memmove(out + h.sec[4].offset, out + stream_at, words * 4);
     for (uint64_t c = 0; c < chunks; c++) {
         uint32_t shortest = (uint32_t)(chunk_rec[c] >> 48);
         for (uint64_t i = c * TSR_DF11_LANES; i < (c + 1) * TSR_DF11_LANES; i++) {
@@ -411,8 +412,6 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
         }
     }
     free(lane_len);
-    h.sec[4].bytes = words * 4;
-    off = align16(h.sec[4].offset + h.sec[4].bytes);
     h.total_bytes = off;
     /* zero the alignment gaps, so that equal input gives equal bytes */
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
