@@ -1,6 +1,6 @@
 /* DFloat11 GPU decoder: one launch turns a whole container's stream back into
  * bf16. Each warp decodes chunks of 256 * steps elements (steps from the
- * container, 64 by default); lane L owns its own substream of codes and, at
+ * container: the encoder takes 32 or 64 unless told); lane L owns its own substream of codes and, at
  * step s, the 8 elements from 8*(32s + L), so the warp's stores are 512
  * contiguous bytes written with 16-byte stores. The code table lives in shared
  * memory, filled once per block: the grid is no larger than what fits the GPU

@@ -141,7 +141,7 @@ struct w4a16_loader {
     int row0, smem_a0;
 };
 
-template <int MB> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
+TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
 {
     w4a16_loader ld;
     const int tid = threadIdx.x, r = tid >> 3, ch = tid & 7;
@@ -525,7 +525,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 
     float acc[MBW][NJ][4];
     w4a16_zero<MBW, NJ>(acc);
-    w4a16_loader ld = w4a16_make_loader<MB>(p, m0, first);
+    w4a16_loader ld = w4a16_make_loader(p, m0, first);
     w4a16_zero_rows_past_m<ROWS, STAGES>(p, m0, smem);
     /* the tile of the item computed, advanced by one each step: two divisions
      * per block, none per item */
