@@ -67,6 +67,7 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     a.steps = (int)info->chunk_steps;
     a.lane_bytes = (int)info->lane_bytes;
     a.sm_count = h->info.sm_count;
+    a.stage_codes = h->df11_stage_codes;
     a.code_bits = (int)info->code_bits;
     a.tensors = (int)info->tensors;
     a.status = (unsigned int *)ws;

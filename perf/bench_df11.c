@@ -10,9 +10,12 @@
  * smaller container).
  *   bench_df11 [--quick] [--steps N] [--json FILE] [--dump DIR]
  * --steps N times only chunks of N steps (every stream; for profiling).
+ * Chunks of at most 32 steps are timed with both GPU decoders, the default
+ * and the staged one (TSR_DF11_STAGE_CODES; cuda/df11/), side by side.
  * --dump writes the tensors it times (raw little-endian bf16) and a manifest
  * to DIR, so that perf/bench_df11_peer.py times the dfloat11 package's decoder
  * on the same tensors in the same suite run. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,11 +57,61 @@ static void gaussian_bf16(uint16_t *v, size_t n, unsigned long long seed)
     }
 }
 
-/* Encodes the tensors in chunks of `steps`, uploads, decodes once, checks it
- * bit for bit, then times the decode: one row, GB/s of bf16 output in
- * *out_gbs. 0 on success. */
-static int measure(tsr_handle_t h, int steps, const char *label, const tsr_df11_tensor_t *t, int count, int samples,
-                   cudaStream_t s, bench_report_t *rep, double *out_gbs, int l2_bytes)
+/* The two GPU decoders: codes read from global memory (the default), and
+ * staged through shared memory (TSR_DF11_STAGE_CODES=1 at tsr_create, an
+ * experiment: cuda/df11/). The staged one only differs on chunks of at most
+ * 32 steps (longer ones do not fit its buffer), so it is timed on those. */
+enum { DECODER_GLOBAL, DECODER_STAGED, DECODERS };
+static const char *decoder_name[DECODERS] = {"global", "staged"};
+
+/* Decodes once through handle h into poisoned destinations, checks it bit for
+ * bit, then times it: one row, GB/s of bf16 output in *out_gbs. 0 on success. */
+static int time_decoder(dec_ctx_t *c, tsr_handle_t h, int decoder, int steps, size_t bytes, const char *label,
+                        const tsr_df11_tensor_t *t, int count, int samples, cudaStream_t s, bench_report_t *rep,
+                        double *out_gbs)
+{
+    c->h = h;
+    for (int i = 0; i < count; i++) cudaMemset(c->dests[i], 0xff, c->info.tensor[i].count * 2); /* poison */
+    if (run_decode(c, 0, s) || tsr_df11_decode_status(c->h, c->ws, s)) {
+        fprintf(stderr, "%s (%s): %s\n", label, decoder_name[decoder], tsr_last_error());
+        return 1;
+    }
+    for (int i = 0; i < count; i++) { /* exact, before any timing counts */
+        size_t n = c->info.tensor[i].count;
+        uint16_t *back = malloc(n * 2);
+        cudaMemcpy(back, c->dests[i], n * 2, cudaMemcpyDeviceToHost);
+        if (memcmp(back, t[i].data, n * 2)) {
+            fprintf(stderr, "%s (%s): tensor %d decoded wrong\n", label, decoder_name[decoder], i);
+            return 1;
+        }
+        free(back);
+    }
+    bench_stats_t st;
+    if (bench_time(label, run_decode, c, 3, samples, s, &st)) return 1;
+    bench_row_t row;
+    memset(&row, 0, sizeof row);
+    snprintf(row.op, sizeof row.op, "df11 decode");
+    snprintf(row.shape, sizeof row.shape, "%s", label);
+    snprintf(row.dtype, sizeof row.dtype, "bf16");
+    snprintf(row.config, sizeof row.config, "%d steps%s, %.2f%% of bf16", steps, decoder ? " staged" : "",
+             100.0 * bytes / (2.0 * c->info.symbols));
+    row.median_us = st.median_us;
+    row.min_us = st.min_us;
+    row.max_us = st.max_us;
+    row.bytes = (double)bytes + 2.0 * c->info.symbols; /* read the container, write bf16 */
+    row.peer_us = -1;
+    snprintf(row.peer, sizeof row.peer, "-");
+    bench_report_add(rep, &row);
+    *out_gbs = 2.0 * c->info.symbols / (st.median_us * 1e-6) / 1e9;
+    fprintf(stderr, "%s, %d steps, %s decoder: %.1f us, %.0f GB/s of bf16 output\n", label, steps, decoder_name[decoder],
+            st.median_us, *out_gbs);
+    return 0;
+}
+
+/* Encodes the tensors in chunks of `steps`, uploads, and times each decoder
+ * that has a handle (h[d] NULL: skipped): out_gbs[d]. 0 on success. */
+static int measure(tsr_handle_t h[DECODERS], int steps, const char *label, const tsr_df11_tensor_t *t, int count, int samples,
+                   cudaStream_t s, bench_report_t *rep, double out_gbs[DECODERS], int l2_bytes)
 {
     void *host;
     size_t bytes;
@@ -81,39 +134,8 @@ static int measure(tsr_handle_t h, int steps, const char *label, const tsr_df11_
     c.dests = calloc((size_t)count, sizeof *c.dests);
     for (int i = 0; i < count; i++)
         if (cudaMalloc((void **)&c.dests[i], c.info.tensor[i].count * 2 + 16)) return 1;
-    c.h = h;
-    for (int i = 0; i < count; i++) cudaMemset(c.dests[i], 0xff, c.info.tensor[i].count * 2); /* poison */
-    if (run_decode(&c, 0, s) || tsr_df11_decode_status(c.h, c.ws, s)) {
-        fprintf(stderr, "%s: %s\n", label, tsr_last_error());
-        return 1;
-    }
-    for (int i = 0; i < count; i++) { /* exact, before any timing counts */
-        size_t n = c.info.tensor[i].count;
-        uint16_t *back = malloc(n * 2);
-        cudaMemcpy(back, c.dests[i], n * 2, cudaMemcpyDeviceToHost);
-        if (memcmp(back, t[i].data, n * 2)) {
-            fprintf(stderr, "%s: tensor %d decoded wrong\n", label, i);
-            return 1;
-        }
-        free(back);
-    }
-    bench_stats_t st;
-    if (bench_time(label, run_decode, &c, 3, samples, s, &st)) return 1;
-    bench_row_t row;
-    memset(&row, 0, sizeof row);
-    snprintf(row.op, sizeof row.op, "df11 decode");
-    snprintf(row.shape, sizeof row.shape, "%s", label);
-    snprintf(row.dtype, sizeof row.dtype, "bf16");
-    snprintf(row.config, sizeof row.config, "%d steps, %.2f%% of bf16", steps, 100.0 * bytes / (2.0 * c.info.symbols));
-    row.median_us = st.median_us;
-    row.min_us = st.min_us;
-    row.max_us = st.max_us;
-    row.bytes = (double)bytes + 2.0 * c.info.symbols; /* read the container, write bf16 */
-    row.peer_us = -1;
-    snprintf(row.peer, sizeof row.peer, "-");
-    bench_report_add(rep, &row);
-    *out_gbs = 2.0 * c.info.symbols / (st.median_us * 1e-6) / 1e9;
-    fprintf(stderr, "%s, %d steps: %.1f us, %.0f GB/s of bf16 output\n", label, steps, st.median_us, *out_gbs);
+    for (int d = 0; d < DECODERS; d++)
+        if (h[d] && time_decoder(&c, h[d], d, steps, bytes, label, t, count, samples, s, rep, &out_gbs[d])) return 1;
     for (int i = 0; i < count; i++) cudaFree(c.dests[i]);
     free(c.dests);
     for (int r = 0; r < c.rot; r++) cudaFree(c.dev[r]);
@@ -193,11 +215,18 @@ int main(int argc, char **argv)
     }
     if (dump && dump_tensors(dump, v, mbs, nsizes, bv, blk, 7)) return 1;
 
-    tsr_handle_t h;
+    tsr_handle_t h, hs;
     if (tsr_create(&h)) {
         printf("bench_df11: no usable GPU (%s): nothing to time\n", tsr_last_error());
         return 2;
     }
+    /* the staged decoder's handle: the switch is read at creation */
+    setenv("TSR_DF11_STAGE_CODES", "1", 1);
+    if (tsr_create(&hs)) {
+        fprintf(stderr, "bench_df11: %s\n", tsr_last_error());
+        return 1;
+    }
+    unsetenv("TSR_DF11_STAGE_CODES");
     cudaStream_t s;
     cudaStreamCreate(&s);
     bench_report_t rep;
@@ -210,34 +239,42 @@ int main(int argc, char **argv)
         steps[0] = only_steps;
         nsteps = 1;
     }
-    double gbs[4][5];
+    double gbs[4][5][DECODERS];
     memset(gbs, 0, sizeof gbs);
     const int samples = quick ? 10 : 20;
     for (int k = 0; k < nsteps; k++) {
+        tsr_handle_t hk[DECODERS] = {h, steps[k] <= 32 ? hs : NULL};
         for (int i = 0; i < nsizes; i++) {
             if (!only_steps && (steps[k] == 16 || steps[k] == 128) && i != 0) continue;
             char label[64];
             snprintf(label, sizeof label, "%zu MB stream", mbs[i]);
             tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)(mbs[i] << 19)}};
-            if (measure(h, steps[k], label, &t, 1, samples, s, &rep, &gbs[k][i], rep.device.l2_bytes)) return 1;
+            if (measure(hk, steps[k], label, &t, 1, samples, s, &rep, gbs[k][i], rep.device.l2_bytes)) return 1;
         }
-        if (measure(h, steps[k], "llama3-8b block (218M)", blk, 7, samples, s, &rep, &gbs[k][4], rep.device.l2_bytes)) return 1;
+        if (measure(hk, steps[k], "llama3-8b block (218M)", blk, 7, samples, s, &rep, gbs[k][4], rep.device.l2_bytes)) return 1;
     }
     bench_report_markdown(&rep, stdout);
-    printf("\n| stream | chunk steps | bf16 output GB/s | target 1300 GB/s |\n|---|---|---|---|\n");
+    printf("\n| stream | chunk steps | decoder | bf16 output GB/s | staged / global | target 1300 GB/s |\n"
+           "|---|---|---|---|---|---|\n");
     for (int i = 0; i < 5; i++) {
         if (i >= nsizes && i < 4) continue;
-        for (int k = 0; k < nsteps; k++) {
-            if (gbs[k][i] == 0) continue;
-            if (i < 4) printf("| %zu MB ", mbs[i]);
-            else printf("| llama3-8b block ");
-            printf("| %d | %.0f | %s |\n", steps[k], gbs[k][i], gbs[k][i] >= 1300 ? "met" : "not met");
-        }
+        for (int k = 0; k < nsteps; k++)
+            for (int d = 0; d < DECODERS; d++) {
+                const double g = gbs[k][i][d];
+                if (g == 0) continue;
+                if (i < 4) printf("| %zu MB ", mbs[i]);
+                else printf("| llama3-8b block ");
+                char ratio[16] = "";
+                if (d == DECODER_STAGED && gbs[k][i][DECODER_GLOBAL] > 0)
+                    snprintf(ratio, sizeof ratio, "%.2fx", g / gbs[k][i][DECODER_GLOBAL]);
+                printf("| %d | %s | %.0f | %s | %s |\n", steps[k], decoder_name[d], g, ratio, g >= 1300 ? "met" : "not met");
+            }
     }
     if (json) bench_report_json(&rep, json);
     bench_report_free(&rep);
     if (bv != v) free(bv);
     free(v);
+    tsr_destroy(hs);
     tsr_destroy(h);
     return 0;
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Nsight Compute on the launches that matter, for a machine with a CUDA GPU and
 # ncu: one W4A16 decode launch (70b.qkv, m=1), one W4A16 prefill launch
-# (8b.gate_up, m=1024), and two DF11 decodes (the 64 MB stream and the 218M
-# block, 32-step chunks). The sections are those that explained the first H100 run
+# (8b.gate_up, m=1024), and three DF11 decodes (the 64 MB stream and the 218M
+# block, 32-step chunks; the block also with the staged decoder). The sections are those that explained the first H100 run
 # (perf/results/2026-11-22-h100/run3): speed of light, occupancy, launch,
 # warp states, scheduler, memory workload, source counters; then every stall
-# reason (raw metrics) for the two decode kernels. Six text files.
+# reason (raw metrics) for the decode kernels. Eight text files.
 #   OUT=/some/dir perf/gpu_profile.sh   (default perf/results/profile-<stamp>)
 # Reuses build-gpu/ when perf/gpu_suite.sh built it; else builds it the same way.
 set -uo pipefail
@@ -28,17 +28,23 @@ timeout 200 ncu "${sections[@]}" -k regex:w4a16_gemm -c 1 --launch-skip 12 \
   build-gpu/perf/bench_w4a16 --dtype f16 --models 70b --m 1 --quick >"$dest/ncu_w4a16_decode.txt" 2>&1 || status=1
 timeout 200 ncu "${sections[@]}" -k regex:w4a16_gemm -c 1 --launch-skip 12 \
   build-gpu/perf/bench_w4a16 --dtype f16 --models 8b --m 1024 --quick --dequant-from 0 >"$dest/ncu_w4a16_prefill.txt" 2>&1 || status=1
-# bench_df11 --quick --steps 32 decodes the 64 MB stream (one check, 3
-# warm-ups, 10 samples: 14 launches), the 256 MB stream, then the 218M block:
-# skip 1 for the 64 MB stream's first warm-up, 29 for the block's
+# bench_df11 --quick --steps 32 decodes each stream with the default decoder
+# (one check, 3 warm-ups, 10 samples: 14 launches), then with the staged one
+# (14 more): the 64 MB stream, the 256 MB stream, then the 218M block. Skip 1
+# for the 64 MB stream's first warm-up, 57 for the block's (default), 71 for
+# the block's (staged)
 timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 1 \
   build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_64mb.txt" 2>&1 || status=1
-timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 29 \
+timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 57 \
   build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_block.txt" 2>&1 || status=1
+timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 71 \
+  build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_block_staged.txt" 2>&1 || status=1
 # every stall reason of the warp-state section, as raw metrics
 timeout 200 ncu --section WarpStateStats --page raw -k regex:w4a16_gemm -c 1 --launch-skip 12 \
   build-gpu/perf/bench_w4a16 --dtype f16 --models 70b --m 1 --quick >"$dest/ncu_w4a16_decode_stalls.txt" 2>&1 || status=1
-timeout 200 ncu --section WarpStateStats --page raw -k regex:df11_decode -c 1 --launch-skip 29 \
+timeout 200 ncu --section WarpStateStats --page raw -k regex:df11_decode -c 1 --launch-skip 57 \
   build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_block_stalls.txt" 2>&1 || status=1
+timeout 200 ncu --section WarpStateStats --page raw -k regex:df11_decode -c 1 --launch-skip 71 \
+  build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_block_staged_stalls.txt" 2>&1 || status=1
 echo "profiles in $dest (status $status)"
 exit $status

@@ -90,8 +90,10 @@ static void test_block_of_tensors(void **state)
 }
 
 /* Chunks of 1 step (hundreds of chunks: every warp goes several times round
- * the grid) and of 128, and lanes so far apart that the lane table needs two
- * bytes an entry: the original bits, nothing written outside. */
+ * the grid), of 16 and 32 (which the staged decoder copies to shared memory)
+ * and of 128 (which it reads from global memory), and lanes so far apart that
+ * the lane table needs two bytes an entry: the original bits, nothing written
+ * outside. */
 static void test_chunk_lengths(void **state)
 {
     (void)state;
@@ -107,7 +109,7 @@ static void test_chunk_lengths(void **state)
         const std::vector<uint16_t> *v;
         int steps;
         uint32_t lane_bytes; /* 0: either */
-    } cases[] = {{&w, 1, 1}, {&w, 128, 0}, {&wide, 64, 2}};
+    } cases[] = {{&w, 1, 1}, {&w, 16, 0}, {&w, 32, 0}, {&w, 128, 0}, {&wide, 64, 2}};
     uint16_t *base;
     TSR_TEST_CUDA(cudaMalloc((void **)&base, (n + 2 * guard) * 2));
     for (const auto &c : cases) {

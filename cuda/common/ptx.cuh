@@ -276,6 +276,16 @@ template <typename T> TSR_DEVICE T ld_global(const T *gmem_p)
 #endif
     return *gmem_p;
 }
+/* Generic address: shared or global memory, whichever p points into (the
+ * hardware resolves the window per access). For code that reads one pointer
+ * from either. */
+template <typename T> TSR_DEVICE T ld_generic(const T *p)
+{
+#if defined(TSR_EMU)
+    if (!tsr_simt_generic_check(p, sizeof(T), "ld (generic)")) return T();
+#endif
+    return *p;
+}
 /* A hint to bring the line holding p into L1; no register waits on it. The
  * emulation checks p like a load (a prefetch of a wild address is a bug even
  * where the hardware would shrug). */

@@ -7,7 +7,9 @@
  * at once, and each warp takes every (grid*8)-th chunk. One lookup decodes one
  * exponent (codes are at most 12 bits). Every read is bounded by the lane's
  * substream, every write by its destination, and each lane must end exactly
- * where its substream does; a bad stream raises the status word instead. */
+ * where its substream does; a bad stream raises the status word instead.
+ * Two instantiations: codes read from global memory (the default), or first
+ * staged in shared memory a chunk at a time (TSR_DF11_STAGE_CODES, below). */
 #include "common/device.cuh"
 
 extern "C" {
@@ -81,10 +83,21 @@ typedef struct df11_pair_reader {
     const uint32_t *base; /* the word holding the lane's first bit */
 } df11_pair_reader_t;
 
+/* One word of codes. GENERIC (the staged decoder): base points into the warp's
+ * staged copy in shared memory or, for a chunk too long for it, into the
+ * stream, so one loop of generic loads serves both (two loops, one per space,
+ * spilled 256 bytes at 48 registers); and no L1 prefetches. Else: from the
+ * stream, with them. */
+template <bool GENERIC> TSR_DEVICE uint32_t df11_code_word(const uint32_t *p)
+{
+    return GENERIC ? ld_generic(p) : ld_global(p);
+}
+
 /* The lane's substream: bits [start, start + bits) of the stream. The first
  * word's bits before start belong to the lane before: shifted out of the top.
  * The line after the first goes to L1 now; df11_pair_refill asks for each
  * later one when it starts reading the line before. */
+template <bool GENERIC>
 TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const uint32_t *stream, uint64_t start, uint32_t bits)
 {
     const uint32_t skip = (uint32_t)start & 31;
@@ -95,9 +108,9 @@ TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const uint32_t *stream, ui
     r->nbits = 0;
     r->pos = 0;
     const uint32_t to_next_line = 32 - (uint32_t)(((uintptr_t)r->base >> 2) & 31);
-    if (to_next_line < r->words) prefetch_global_l1(r->base + to_next_line);
+    if (!GENERIC && to_next_line < r->words) prefetch_global_l1(r->base + to_next_line);
     if (skip && r->words) {
-        r->buf = (uint64_t)ld_global(r->base) << (32 + skip);
+        r->buf = (uint64_t)df11_code_word<GENERIC>(r->base) << (32 + skip);
         r->nbits = 32 - (int)skip;
         r->pos = 1;
     }
@@ -116,15 +129,15 @@ TSR_DEVICE uint32_t df11_pair_entry(uint16_t e)
     return (len ? len : 63u) << 16 | (uint32_t)(e & 0xff) << 7;
 }
 
-TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
+template <bool GENERIC> TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
 {
     const bool need = (unsigned)r->nbits < 24u && r->pos < r->words;
     const uint32_t *p = r->base + r->pos;
     /* a lane's words are its own 128-byte lines (some 380 bits, 19 steps of
      * codes): on its way into one, ask for the next; once per line, not per
      * refill (loads and prefetches share the LSU) */
-    if (need && ((uintptr_t)p & 127) == 0 && r->pos + 32 < r->words) prefetch_global_l1(p + 32);
-    const uint32_t w = need ? ld_global(p) : 0u;
+    if (!GENERIC && need && ((uintptr_t)p & 127) == 0 && r->pos + 32 < r->words) prefetch_global_l1(p + 32);
+    const uint32_t w = need ? df11_code_word<GENERIC>(p) : 0u;
     /* w is 0 unless needed, and then 32 - nbits is 9..32: no select, and the
      * mask keeps the shift defined when not needed */
     r->buf |= (uint64_t)w << ((32 - r->nbits) & 63);
@@ -144,7 +157,7 @@ TSR_DEVICE uint32_t df11_pair_code(df11_pair_reader_t *r, const uint32_t *lut, i
 
 /* The group's m (FULL: 8) elements as four bf16 pairs, element 2p in the low
  * half of out[p]: sign bit 15, exponent bits 14..7, mantissa 6..0. */
-template <int FULL>
+template <int FULL, bool GENERIC>
 TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const uint32_t *lut, int code_bits, uint64_t raw, int m,
                                 uint32_t out[4])
 {
@@ -155,7 +168,7 @@ TSR_DEVICE void df11_pair_group(df11_pair_reader_t *r, const uint32_t *lut, int 
         /* raw bytes 2p and 2p+1 to bits 0..7 and 16..23 */
         const uint32_t x = prmt((uint32_t)(raw >> (32 * (p / 2))), 0, p % 2 ? 0x4342u : 0x4140u);
         uint32_t w = ((x & 0x00800080u) << 8) | (x & 0x007f007fu);
-        df11_pair_refill(r);
+        df11_pair_refill<GENERIC>(r);
         w |= df11_pair_code(r, lut, code_bits) & 0x7f80u;
         if (FULL || 2 * p + 1 < m) w |= df11_pair_code(r, lut, code_bits) << 16;
         out[p] = w;
@@ -212,11 +225,43 @@ TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint32_t *lut)
     }
 }
 
+/* The staged decoder (TSR_DF11_STAGE_CODES=1 at tsr_create; an experiment, not
+ * yet timed on a GPU). Why: the ncu profile of run 7 put 6 of every 14 cycles
+ * between a warp's instructions on long-scoreboard stalls with an L1 hit rate
+ * of 25%: 32 lanes each reading their own lines of codes, 1280 lanes an SM,
+ * more lines than L1 holds next to the shared memory. Staged, a warp copies
+ * its chunk's words (contiguous: lane after lane) into its own 3 KB of shared
+ * memory with coalesced 16-byte cp.async at the start of the chunk, and its
+ * lanes read them from there: each line crosses to the SM once, and nothing
+ * is evicted before it is read. A 32-step chunk of trained weights' codes is
+ * about 2.7 KB (8192 exponents at ~2.65 bits); a chunk that does not fit
+ * (64 steps and more, or a rare long chunk) is read from global memory as
+ * before. 16 KB of table + 8 x 3 KB = 40 KB a block keeps 5 blocks an SM. */
+#define TSR_DF11_STAGE_WORDS 768
+
+/* Copies words [w0, w0 + n) of the stream (w0 % 4 == 0, n <= STAGE_WORDS)
+ * into the warp's buffer, which every lane may read when this returns. The
+ * last 16-byte copy stops at the stream's end (the container may end there). */
+TSR_DEVICE void df11_stage_words(const tsr_df11_launch_args_t &a, uint32_t *stage, uint64_t w0, uint32_t n, int lane)
+{
+    __syncwarp(); /* every lane is done with the previous chunk's words */
+    for (uint32_t i = 4 * (uint32_t)lane; i < n; i += 128) {
+        const uint64_t left = a.stream_words - (w0 + i); /* >= 1: w0 + i < w0 + n <= stream_words */
+        cp_async_16_zfill(stage + i, a.stream + w0 + i, left >= 4 ? 16 : (int)(4 * left));
+    }
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncwarp(); /* each lane's copies are visible to the others */
+}
+
 /* Decodes chunk `chunk` with this warp; false (after reporting) when the
  * stream is bad. Every lane returns the same value. `next` is the chunk this
  * warp decodes after it (past the last: none), whose first bytes it asks L1
- * for while it finishes this one. */
-TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_t *lut, uint64_t chunk, uint64_t next)
+ * for while it finishes this one. `stage` is the warp's STAGE_WORDS words of
+ * shared memory (STAGE_WORDS 0: none, every code read from global memory). */
+template <int STAGE_WORDS>
+TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_t *lut, uint32_t *stage, uint64_t chunk,
+                                  uint64_t next)
 {
     const int lane = threadIdx.x % 32;
     const int ahead = TSR_DF11_PREFETCH_STEPS < a.steps ? TSR_DF11_PREFETCH_STEPS : a.steps;
@@ -234,8 +279,23 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
     before -= bits;
     const uint64_t start = (rec & TSR_DF11_CHUNK_BIT_MASK) + before;
     bool bad = start + bits > a.stream_words * 32;
+    /* where the lane reads its codes: the stream, or the warp's staged copy */
+    const uint32_t *codes = a.stream;
+    uint64_t from = start;
+    if (STAGE_WORDS) {
+        /* the chunk's words: from the 16-byte unit holding its first bit (lane
+         * 0's) to the word holding its last (lane 31's); all inside the stream
+         * unless some lane is bad */
+        const uint64_t w0 = ((rec & TSR_DF11_CHUNK_BIT_MASK) >> 5) & ~(uint64_t)3;
+        const uint64_t w1 = (__shfl_sync(0xffffffffu, start + bits, 31) + 31) >> 5;
+        if (!__any_sync(0xffffffffu, bad) && w1 - w0 <= (uint64_t)STAGE_WORDS) {
+            df11_stage_words(a, stage, w0, (uint32_t)(w1 - w0), lane);
+            codes = stage;
+            from = start - 32 * w0;
+        }
+    }
     df11_pair_reader_t rd = {};
-    if (!bad) df11_pair_init(&rd, a.stream, start, bits);
+    if (!bad) df11_pair_init<STAGE_WORDS != 0>(&rd, codes, from, bits);
 
     int t = 0;
     for (int step = 0; step < a.steps && !bad; step++) {
@@ -255,8 +315,8 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
             for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
         }
         uint32_t w[4];
-        if (m == TSR_DF11_GROUP) df11_pair_group<1>(&rd, lut, a.code_bits, raw, m, w);
-        else df11_pair_group<0>(&rd, lut, a.code_bits, raw, m, w);
+        if (m == TSR_DF11_GROUP) df11_pair_group<1, STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, m, w);
+        else df11_pair_group<0, STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, m, w);
         bad = rd.nbits < 0;
         if (bad) break;
         const uint64_t lo = w[0] | (uint64_t)w[1] << 32, hi = w[2] | (uint64_t)w[3] << 32;
@@ -277,27 +337,37 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
     return !__any_sync(0xffffffffu, bad);
 }
 
+/* STAGE_WORDS: 0, or TSR_DF11_STAGE_WORDS for the staged decoder (above). */
+template <int STAGE_WORDS>
 __global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS) df11_decode_kernel(tsr_df11_launch_args_t a)
 {
     TSR_STATIC_SMEM(uint32_t, lut, 1 << TSR_DF11_MAX_CODE_BITS);
+    TSR_STATIC_SMEM(uint32_t, stage, STAGE_WORDS ? TSR_DF11_WARPS * STAGE_WORDS : 4);
     df11_load_table(a, lut);
     __syncthreads();
     const uint64_t stride = (uint64_t)gridDim.x * TSR_DF11_WARPS;
+    uint32_t *mine = stage + (threadIdx.x / 32) * STAGE_WORDS;
     for (uint64_t chunk = (uint64_t)blockIdx.x * TSR_DF11_WARPS + threadIdx.x / 32; chunk < a.chunks; chunk += stride)
-        if (!df11_decode_chunk(a, lut, chunk, chunk + stride)) return;
+        if (!df11_decode_chunk<STAGE_WORDS>(a, lut, mine, chunk, chunk + stride)) return;
 }
 
 /* As many blocks as fit the GPU at once (every SM the same number), or fewer
  * when there are fewer chunks: chunk c goes to warp c mod (grid * 8), so each
  * SM gets the same share of every round. (Shrinking the grid to make every
  * warp's round count equal would leave some SMs a block more than others.) */
-extern "C" cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *a, cudaStream_t stream)
+template <int STAGE_WORDS> static cudaError_t df11_launch(const tsr_df11_launch_args_t *a, cudaStream_t stream)
 {
     int per_sm = 0;
-    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, (const void *)df11_decode_kernel, TSR_DF11_WARPS * 32, 0);
+    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, (const void *)df11_decode_kernel<STAGE_WORDS>,
+                                                                  TSR_DF11_WARPS * 32, 0);
     if (e != cudaSuccess) return e;
     const uint64_t need = (a->chunks + TSR_DF11_WARPS - 1) / TSR_DF11_WARPS;
     const uint64_t fit = (uint64_t)(per_sm > 0 ? per_sm : 1) * (uint64_t)(a->sm_count > 0 ? a->sm_count : 1);
     dim3 grid((unsigned)(need < fit ? need : fit)), block(TSR_DF11_WARPS * 32);
-    return TSR_LAUNCH(df11_decode_kernel, grid, block, 0, stream, *a);
+    return TSR_LAUNCH(df11_decode_kernel<STAGE_WORDS>, grid, block, 0, stream, *a);
+}
+
+extern "C" cudaError_t tsr_df11_launch_decode(const tsr_df11_launch_args_t *a, cudaStream_t stream)
+{
+    return a->stage_codes ? df11_launch<TSR_DF11_STAGE_WORDS>(a, stream) : df11_launch<0>(a, stream);
 }

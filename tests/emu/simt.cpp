@@ -416,6 +416,12 @@ int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
     return 0;
 }
 
+int tsr_simt_generic_check(const void *p, size_t bytes, const char *what)
+{
+    if (in_smem(self()->block, p, 1)) return tsr_simt_smem_check(p, bytes, what);
+    return tsr_simt_global_check(p, bytes, what);
+}
+
 void tsr_simt_yield(void) { yield_to_scheduler(); }
 
 void tsr_simt_syncthreads(void)

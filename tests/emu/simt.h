@@ -62,6 +62,9 @@ int tsr_simt_smem_check(const void *p, size_t bytes, const char *what);
  * inside one buffer from the emulated cudaMalloc. Each returns 0 when the
  * access must not be performed (the fault was recorded, not fatal). */
 int tsr_simt_global_check(const void *p, size_t bytes, const char *what);
+/* A generic-address access: checked as shared when p lies in the block's
+ * shared memory, else as global. */
+int tsr_simt_generic_check(const void *p, size_t bytes, const char *what);
 /* A 16-bit float's bits (bf16 when bf16 != 0, else fp16) as a float. */
 float tsr_simt_b16_to_float(uint16_t v, int bf16);
 
