@@ -55,7 +55,7 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
     if ((c = config_by_id(h->w4a16_forced_config))) return c;
     int id, found = 0;
     tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &id, &found);
-    if (found && (c = config_by_id(id))) return c;
+    if (found && (c = config_by_id(id)) && tsr_w4a16_config_tunable(id)) return c;
     /* the 8-row tile with the weights as the mma's A operand: half the mma
      * and half the ldmatrix of the 16-row tile */
     if (m <= 8) return &k_configs[6];
@@ -122,7 +122,10 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         p->workspace_bytes = align256(p->dense_offset + (size_t)l->k * l->n * 2);
         return TSR_STATUS_SUCCESS;
     }
-    p->smem_bytes = (size_t)p->config->stages * tsr_w4a16_stage_bytes(bm);
+    if (p->config->swap_ab == TSR_W4A16_SWAP_WGMMA && !(h->info.cc_major == 9 && h->info.cc_minor == 0))
+        return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: config %d uses wgmma, which needs an sm_90 device (H100/H200); this one is cc %d.%d",
+                        fn, p->config->id, h->info.cc_major, h->info.cc_minor);
+    p->smem_bytes = tsr_w4a16_smem_bytes(bm, p->config->stages, p->config->swap_ab);
     if (p->smem_bytes > (size_t)h->info.smem_per_block_optin)
         return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: config %d needs %zu bytes of shared memory; the device allows %d",
                         fn, p->config->id, p->smem_bytes, h->info.smem_per_block_optin);
@@ -203,6 +206,12 @@ tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layou
 }
 
 int tsr_w4a16_config_count(void) { return TSR_W4A16_CONFIG_COUNT; }
+
+int tsr_w4a16_config_tunable(int id)
+{
+    const tsr_w4a16_config_t *c = config_by_id(id);
+    return c && c->swap_ab != TSR_W4A16_SWAP_WGMMA;
+}
 
 tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, int *config)
 {

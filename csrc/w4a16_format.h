@@ -111,10 +111,15 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * and the activations its B, so the mma's 8-wide side carries the tokens and
  * an m16n8k16 covers 16 columns of 8 tokens where the 16-row tile needs two
  * for 16 tokens (half the mma, half the ldmatrix, half the accumulators).
+ * swap_ab = 2 (sm_90a only) is the warpgroup tile: the same roles on
+ * wgmma.m64nNk16, N = 16*m_blocks tokens (64 or 128) read by the tensor cores
+ * from shared memory, 64 columns per warpgroup (cuda/w4a16/).
  * Rows 3 (decode with half the bytes in flight) and 5 (the 2x4 warp grid for
  * prefill) are used only when forced or tuned: the GPU benchmark compares them
- * with rows 0 and 4. To add a configuration, add a line here: the kernel file
- * instantiates every line, and the dispatcher walks them. */
+ * with rows 0 and 4. Rows 7 and 8 are experimental (never run on a GPU yet):
+ * only an explicit id selects them, not the heuristic, the tuner or the
+ * tuning cache (tsr_w4a16_config_tunable). To add a configuration, add a line
+ * here: the kernel file instantiates every line, and the dispatcher walks them. */
 #define TSR_W4A16_CONFIGS(X) \
     X(0, 1, 8, 1, 0)         \
     X(1, 2, 4, 1, 0)         \
@@ -122,15 +127,19 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
     X(3, 1, 4, 1, 0)         \
     X(4, 8, 4, 1, 0)         \
     X(5, 8, 4, 2, 0)         \
-    X(6, 1, 8, 1, 1)
-#define TSR_W4A16_CONFIG_COUNT 7
+    X(6, 1, 8, 1, 1)         \
+    X(7, 4, 4, 1, 2)         \
+    X(8, 8, 4, 1, 2)
+#define TSR_W4A16_CONFIG_COUNT 9
+/* swap_ab of the experimental warpgroup tiles */
+#define TSR_W4A16_SWAP_WGMMA 2
 
 typedef struct tsr_w4a16_config {
     int id, m_blocks, stages, warps_m, swap_ab;
 } tsr_w4a16_config_t;
 
 /* Rows of activations (tokens) one block computes. */
-TSR_HD int tsr_w4a16_tile_rows(int m_blocks, int swap_ab) { return swap_ab ? 8 : 16 * m_blocks; }
+TSR_HD int tsr_w4a16_tile_rows(int m_blocks, int swap_ab) { return swap_ab == 1 ? 8 : 16 * m_blocks; }
 
 /* Shared memory of one pipeline stage: A rows, the weight tile, two groups of
  * scales (a 64-row tile spans two groups when group_size is 32) and zeros. */
@@ -138,6 +147,16 @@ TSR_HD size_t tsr_w4a16_stage_bytes(int rows)
 {
     return (size_t)rows * TSR_W4A16_TILE_K * 2 + TSR_W4A16_TILE_WORDS * 4 + 2 * TSR_W4A16_TILE_N * 2 +
            2 * TSR_W4A16_TILE_N / 2;
+}
+
+/* Dynamic shared memory of a launch: `stages` stages of `rows` rows; the
+ * warpgroup tile's stages start on 1024-byte boundaries (its activation rows
+ * are a wgmma operand in the 128-byte swizzle), plus room to align the first. */
+TSR_HD size_t tsr_w4a16_smem_bytes(int rows, int stages, int swap_ab)
+{
+    const size_t stage = tsr_w4a16_stage_bytes(rows);
+    if (swap_ab != TSR_W4A16_SWAP_WGMMA) return (size_t)stages * stage;
+    return (size_t)stages * ((stage + 1023) / 1024 * 1024) + 1024 - 16;
 }
 
 /* Everything one launch needs, computed by the dispatcher (csrc/w4a16.c). */

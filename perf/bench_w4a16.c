@@ -1,21 +1,28 @@
 #define _POSIX_C_SOURCE 200809L /* setenv */
 /* W4A16 benchmark: tsr_w4a16_gemm against cuBLAS fp16/bf16 GEMM on the same
  * GPU in the same run, on Llama-3 8B and 70B layer shapes, group 128.
- *   bench_w4a16 [--dtype f16|bf16] [--m 1,2,...] [--models 8b,70b] [--config ID] [--json FILE] [--quick]
- *               [--dequant-from M]
+ *   bench_w4a16 [--dtype f16|bf16] [--m 1,2,...] [--models 8b,70b] [--shape K,N] [--config ID] [--json FILE]
+ *               [--quick] [--dequant-from M]
  * --config forces a row of the configuration table (csrc/w4a16_format.h).
+ * --shape times one layer of K x N instead of the Llama-3 ones (CI runs a
+ * small one on the CPU emulation, bench_w4a16_emu, to keep this file working).
+ * Every (layer, m) is first checked against cuBLAS on the dequantised weight.
  * For m >= --dequant-from (default 128; 0 turns it off) a second row times the
  * other way to run prefill: tsr_w4a16_dequantize to a dense weight, then the
  * same cuBLAS GEMM, against cuBLAS alone.
  * Speed lives here, never in the tests. Without a GPU: says so, exits 2. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cublas_v2.h>
 
+#include "half.h" /* csrc/: host f16/bf16 conversions */
 #include "harness.h"
 #include "tessera/w4a16.h"
+
+static double b16_to_double(uint16_t v, int bf16) { return bf16 ? tsr_bf16_to_f32(v) : tsr_f16_to_f32(v); }
 
 typedef struct layer_shape {
     const char *model, *name;
@@ -23,9 +30,10 @@ typedef struct layer_shape {
 } layer_shape_t;
 
 /* Llama-3 linear layers as (k, n): fused qkv, o, fused gate+up, down. */
-static const layer_shape_t k_shapes[] = {
+static layer_shape_t k_shapes[] = {
     {"8b", "qkv", 4096, 6144},  {"8b", "o", 4096, 4096},    {"8b", "gate_up", 4096, 28672},  {"8b", "down", 14336, 4096},
     {"70b", "qkv", 8192, 10240}, {"70b", "o", 8192, 8192}, {"70b", "gate_up", 8192, 57344}, {"70b", "down", 28672, 8192},
+    {"custom", "layer", 0, 0}, /* --shape K,N */
 };
 
 typedef struct w4_ctx {
@@ -85,6 +93,65 @@ static int run_dq(void *p, int i, cudaStream_t s)
     return run_blas(&c->blas, i, s);
 }
 
+/* Before anything is timed: tessera's C for this m against cuBLAS on the
+ * weight tsr_w4a16_dequantize writes (the same values the kernels feed the
+ * tensor cores), over the first CHECK_ROWS rows (they span several row tiles
+ * of every configuration). The difference is the order of fp32 sums and the
+ * final rounding; a wrong tile layout, lost partial or unwritten element
+ * shows as an error of the order of the outputs themselves. C is poisoned
+ * (NaN) first. 0 when every checked element is within 1% of the largest
+ * reference output. */
+#define CHECK_ROWS 256
+static int check_against_dense(w4_ctx_t *w, const blas_ctx_t *b, int bf16, cudaStream_t s, const char *what)
+{
+    const int rows = w->m < CHECK_ROWS ? w->m : CHECK_ROWS, n = w->l.n;
+    const size_t cbytes = (size_t)w->m * n * 2;
+    void *dense = NULL, *ref = NULL;
+    if (cudaMalloc(&dense, (size_t)w->l.k * n * 2) || cudaMalloc(&ref, cbytes)) {
+        fprintf(stderr, "%s: no device memory for the check\n", what);
+        return 1;
+    }
+    blas_ctx_t rb = *b;
+    void *wset[1] = {dense}, *aset[1] = {w->a[0]}, *cset[1] = {ref};
+    rb.rot = 1;
+    rb.w = wset;
+    rb.a = aset;
+    rb.c = cset;
+    cudaMemsetAsync(w->c[0], 0xff, cbytes, s); /* NaN in f16 and bf16 */
+    int bad = tsr_w4a16_dequantize(w->h, &w->l, w->blobs[0], dense, s) != TSR_STATUS_SUCCESS || run_blas(&rb, 0, s) ||
+              run_w4(w, 0, s) || cudaStreamSynchronize(s) != cudaSuccess;
+    uint16_t *got = malloc((size_t)rows * n * 2), *want = malloc((size_t)rows * n * 2);
+    if (!bad && got && want) {
+        cudaMemcpy(got, w->c[0], (size_t)rows * n * 2, cudaMemcpyDeviceToHost);
+        cudaMemcpy(want, ref, (size_t)rows * n * 2, cudaMemcpyDeviceToHost);
+        double most = 0, worst = 0;
+        size_t at = 0;
+        for (size_t i = 0; i < (size_t)rows * n; i++) {
+            const double r = b16_to_double(want[i], bf16);
+            if (fabs(r) > most) most = fabs(r);
+        }
+        for (size_t i = 0; i < (size_t)rows * n; i++) {
+            const double d = fabs(b16_to_double(got[i], bf16) - b16_to_double(want[i], bf16));
+            if (!(d <= worst)) { /* NaN counts as the worst */
+                worst = d;
+                at = i;
+                if (d != d) break;
+            }
+        }
+        bad = !(worst <= 0.01 * most);
+        fprintf(stderr, "%s: checked %d rows against dequantize+cublas: largest difference %.3g (row %zu col %zu), "
+                "largest output %.3g: %s\n", what, rows, worst, at / (size_t)n, at % (size_t)n, most, bad ? "WRONG" : "ok");
+    } else {
+        fprintf(stderr, "%s: the check could not run: %s\n", what, tsr_last_error());
+        bad = 1;
+    }
+    free(got);
+    free(want);
+    cudaFree(dense);
+    cudaFree(ref);
+    return bad;
+}
+
 static void **alloc_set(int rot, size_t bytes)
 {
     void **v = calloc((size_t)rot, sizeof *v);
@@ -113,12 +180,20 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--dequant-from") && i + 1 < argc) dequant_from = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) setenv("TSR_W4A16_CONFIG", argv[++i], 1);
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
+            layer_shape_t *c = &k_shapes[sizeof k_shapes / sizeof k_shapes[0] - 1];
+            if (sscanf(argv[++i], "%d,%d", &c->k, &c->n) != 2 || c->k <= 0 || c->n <= 0) {
+                fprintf(stderr, "--shape takes K,N\n");
+                return 2;
+            }
+            models = "custom";
+        }
         else if (!strcmp(argv[i], "--m") && i + 1 < argc) {
             nm = 0;
             for (char *t = strtok(argv[++i], ","); t && nm < 32; t = strtok(NULL, ",")) ms[nm++] = atoi(t);
         } else {
-            fprintf(stderr, "usage: %s [--dtype f16|bf16] [--m 1,16,...] [--models 8b,70b] [--config ID] [--json FILE] [--quick] "
-                            "[--dequant-from M]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--dtype f16|bf16] [--m 1,16,...] [--models 8b,70b] [--shape K,N] [--config ID] [--json FILE] "
+                            "[--quick] [--dequant-from M]\n", argv[0]);
             return 2;
         }
     }
@@ -202,6 +277,7 @@ int main(int argc, char **argv)
             snprintf(label, sizeof label, "cublas %s %s m=%d", L->model, L->name, m);
             if (bench_time(label, run_blas, &b, 5, samples, s, &tb)) return 1;
             snprintf(label, sizeof label, "tessera w4a16 %s %s m=%d", L->model, L->name, m);
+            if (check_against_dense(&w, &b, bf16, s, label)) return 1;
             if (bench_time(label, run_w4, &w, 5, samples, s, &tw)) return 1;
             bench_row_t row;
             memset(&row, 0, sizeof row);

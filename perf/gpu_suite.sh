@@ -78,6 +78,13 @@ lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 0 --dequant-from 0 --j
 say "w4a16 decode config 0 done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
+# the experimental warpgroup (wgmma) tiles, sm_90 only: 64 tokens (config 7)
+# and 128 (config 8), each checked against dense cuBLAS before it is timed
+if [ "${arch}" = "90a" ]; then
+  lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 7 --dequant-from 0 --json "$dest/w4a16_cfg7.json" >"$dest/w4a16_cfg7.md" 2>>"$log" || status=1
+  lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 8 --dequant-from 0 --json "$dest/w4a16_cfg8.json" >"$dest/w4a16_cfg8.md" 2>>"$log" || status=1
+  say "w4a16 warpgroup tiles (configs 7, 8) done"
+fi
 # packing a 70B model's GPTQ tensors: the GPU path against one core of the host
 lim 120 build-gpu/perf/bench_w4a16_pack --model 70b --host-reps 1 --json "$dest/w4a16_pack.json" >"$dest/w4a16_pack.md" 2>>"$log" || status=1
 say "w4a16 packing (device vs host) done"
@@ -121,7 +128,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

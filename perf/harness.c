@@ -72,7 +72,9 @@ static int copy_once(void *p, int i, cudaStream_t s)
 
 double bench_copy_bandwidth_gbs(cudaStream_t stream)
 {
-    copy_ctx_t c = {NULL, NULL, (size_t)1 << 30};
+    /* TSR_BENCH_COPY_MB: a smaller buffer for runs on the CPU emulation */
+    const char *mb = getenv("TSR_BENCH_COPY_MB");
+    copy_ctx_t c = {NULL, NULL, (size_t)(mb && atoi(mb) > 0 ? atoi(mb) : 1024) << 20};
     if (cudaMalloc(&c.src, c.bytes) != cudaSuccess || cudaMalloc(&c.dst, c.bytes) != cudaSuccess) return -1;
     cudaMemsetAsync(c.src, 1, c.bytes, stream);
     bench_stats_t st;

@@ -237,12 +237,34 @@ static void test_act_order(void **state)
 }
 
 /* Every row of the configuration table, forced through TSR_W4A16_CONFIG, on a
- * shape that splits columns and has a partial last tile. */
+ * shape that splits columns and has a partial last tile. The warpgroup tiles
+ * (wgmma) need an sm_90 device: elsewhere the dispatcher must refuse them
+ * with UNSUPPORTED_ARCH, which is checked instead (the emulation runs them as
+ * sm_90 in test_w4a16_emu_sm90). */
 static void test_every_config(void **state)
 {
     (void)state;
     tsr_handle_t saved = g_handle;
+    static const int swap_of[] = {
+#define ROW_SWAP(id, m_blocks, stages, warps_m, swap_ab) swap_ab,
+        TSR_W4A16_CONFIGS(ROW_SWAP)
+#undef ROW_SWAP
+    };
+    tsr_device_info_t dev;
+    assert_int_equal(tsr_get_device_info(saved, &dev), TSR_STATUS_SUCCESS);
+    const bool sm90 = dev.cc_major == 9 && dev.cc_minor == 0;
     for (int id = 0; id < TSR_W4A16_CONFIG_COUNT; id++) {
+        assert_int_equal(tsr_w4a16_config_tunable(id), swap_of[id] != TSR_W4A16_SWAP_WGMMA);
+        if (swap_of[id] == TSR_W4A16_SWAP_WGMMA && !sm90) {
+            tsr_w4a16_layout_t l;
+            assert_int_equal(tsr_w4a16_layout(352, 264, 32, TSR_DTYPE_F16, 1, 0, &l), TSR_STATUS_SUCCESS);
+            size_t wsb = 0;
+            assert_int_equal(tsr_w4a16_workspace_size(saved, &l, 64, &wsb), TSR_STATUS_SUCCESS);
+            TSR_EXPECT_ERROR(tsr_w4a16_gemm_config(saved, &l, 64, NULL, NULL, NULL, NULL, NULL, wsb, id, 0),
+                             TSR_STATUS_UNSUPPORTED_ARCH, "uses wgmma, which needs an sm_90 device");
+            printf("config %d (wgmma) refused on cc %d.%d, as it must be\n", id, dev.cc_major, dev.cc_minor);
+            continue;
+        }
         char v[8];
         snprintf(v, sizeof v, "%d", id);
         setenv("TSR_W4A16_CONFIG", v, 1);
@@ -470,6 +492,8 @@ int main(void)
     if (!tsr_test_device_or_skip()) return 77;
 #endif
     g_seed = tsr_test_seed("w4a16");
+    /* TSR_TEST_FILTER: run only the tests whose names match (cmocka's pattern) */
+    if (getenv("TSR_TEST_FILTER")) cmocka_set_test_filter(getenv("TSR_TEST_FILTER"));
     setenv("TESSERA_TUNING", "off", 1); /* hermetic: a user's tuning cache must not pick configurations here */
     tsr_status_t st = tsr_create(&g_handle);
     if (st) {

@@ -131,6 +131,113 @@ TSR_DEVICE void mma_m16n8k16_bf16(float c[4], const uint32_t a[4], const uint32_
 #endif
 }
 
+/* ---- wgmma (sm_90a): warpgroup MMA, A from registers, B from shared memory --
+ * D[64][N] += A[64][16] * B[16][N] over the 128 threads of a warpgroup; warp w
+ * of the group holds rows 16w..16w+15 of A and D in the mma.m16n8k16 layouts
+ * (A: {row g k 2t, row g+8 k 2t, row g k 2t+8, row g+8 k 2t+8} as b16 pairs;
+ * D: d[4j..4j+3] is the m16n8 C fragment of columns 8j..8j+7). B is described
+ * by a shared-memory matrix descriptor (wgmma_desc_k_major_sw128). The MMA is
+ * asynchronous: wgmma_fence before it when its A or D registers were just
+ * written, then wgmma_commit and wgmma_wait before D is read. Only where
+ * TSR_WGMMA_OK (sm_90a code, or the emulation); elsewhere the callers trap. */
+#if defined(TSR_EMU) || (defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL))
+#define TSR_WGMMA_OK 1
+#else
+#define TSR_WGMMA_OK 0
+#endif
+
+/* The 32-bit shared-window address of p (what descriptors and cp.async use). */
+TSR_DEVICE uint32_t smem_u32(const void *smem_p)
+{
+#if defined(TSR_EMU)
+    return tsr_simt_smem_u32(smem_p);
+#else
+    return (uint32_t)__cvta_generic_to_shared(smem_p);
+#endif
+}
+
+/* A K-major operand in the 128-byte swizzle: rows (of N) of 64 b16 values, 128
+ * bytes each, 8-row atoms of 1024 bytes back to back (the stride), 16-byte
+ * chunk c of row r stored at chunk c ^ (r % 8); the atoms start on 1024-byte
+ * boundaries, and start_u32 may sit 32, 64 or 96 bytes into a row (the k16
+ * step). The leading-dimension offset is unused in this mode (1). */
+TSR_DEVICE uint64_t wgmma_desc_k_major_sw128(uint32_t start_u32)
+{
+    return (uint64_t)((start_u32 & 0x3ffff) >> 4) | (uint64_t)1 << 16 | (uint64_t)(1024 >> 4) << 32 | (uint64_t)1 << 62;
+}
+
+TSR_DEVICE void wgmma_fence(void)
+{
+#if defined(TSR_EMU)
+#elif TSR_WGMMA_OK
+    asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#endif
+}
+TSR_DEVICE void wgmma_commit(void)
+{
+#if defined(TSR_EMU)
+#elif TSR_WGMMA_OK
+    asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+#endif
+}
+/* Waits until at most N committed groups of this warpgroup are in flight. */
+template <int N> TSR_DEVICE void wgmma_wait(void)
+{
+#if defined(TSR_EMU)
+#elif TSR_WGMMA_OK
+    asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+#endif
+}
+/* Orders this thread's earlier shared-memory writes (st.shared, cp.async)
+ * before later reads by the async proxy (wgmma's B operand). */
+TSR_DEVICE void fence_proxy_async_smem(void)
+{
+#if defined(TSR_EMU)
+#elif TSR_WGMMA_OK
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+#define TSR_F8(d, i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), "+f"(d[i + 6]), "+f"(d[i + 7])
+#define TSR_F32(d, i) TSR_F8(d, i), TSR_F8(d, i + 8), TSR_F8(d, i + 16), TSR_F8(d, i + 24)
+/* operand numbers b0..b9 */
+#define TSR_OPS10(b) "%" #b "0, %" #b "1, %" #b "2, %" #b "3, %" #b "4, %" #b "5, %" #b "6, %" #b "7, %" #b "8, %" #b "9"
+/* operands 0..31 (n64) or 0..63 (n128), then a0..a3 and the descriptor */
+#define TSR_D64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", %30, %31}"
+#define TSR_D128 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", " TSR_OPS10(3) ", " TSR_OPS10(4) ", " \
+                 TSR_OPS10(5) ", %60, %61, %62, %63}"
+
+/* d[N/2] += A (a[4], this warp's 16 rows) * B (desc), f16 or bf16 inputs. */
+template <int N, int BF16> TSR_DEVICE void wgmma_m64k16_rs(float *d, const uint32_t a[4], uint64_t desc)
+{
+    static_assert(N == 64 || N == 128, "wgmma_m64k16_rs: N is 64 or 128");
+#if defined(TSR_EMU)
+    tsr_simt_wgmma_m64k16_rs(d, N, a, desc, BF16);
+#elif TSR_WGMMA_OK
+    if (N == 64 && !BF16)
+        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " TSR_D64 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 0;\n"
+                     : TSR_F32(d, 0)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+    else if (N == 64)
+        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " TSR_D64 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 0;\n"
+                     : TSR_F32(d, 0)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+    else if (!BF16)
+        asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " TSR_D128 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 0;\n"
+                     : TSR_F32(d, 0), TSR_F32(d, 32)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+    else
+        asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TSR_D128 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 0;\n"
+                     : TSR_F32(d, 0), TSR_F32(d, 32)
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+#else
+    (void)d;
+    (void)a;
+    (void)desc;
+    __trap();
+#endif
+}
+
 /* ---- mma.sp m16n8k32: A is 2:4 sparse (kept values + metadata) ------------- */
 template <int Selector> TSR_DEVICE void mma_sp_m16n8k32_f16(float c[4], const uint32_t a[4], const uint32_t b[4], uint32_t meta)
 {

@@ -115,12 +115,14 @@ template <int BF16> TSR_DEVICE float2 unpack_in(uint32_t u)
 }
 
 /* ---- shared memory of one pipeline stage ------------------------------------ */
-template <int ROWS> struct w4a16_stage_layout {
+/* ALIGN: the stage stride; 1024 for the warpgroup tile, whose activation rows
+ * are a wgmma operand in the 128-byte swizzle (atoms on 1024-byte boundaries). */
+template <int ROWS, int ALIGN = 16> struct w4a16_stage_layout {
     static const int a_bytes = ROWS * TSR_W4A16_TILE_K * 2; /* [rows][64] halves, 128-byte rows */
     static const int b_offset = a_bytes;                         /* 4096 bytes of packed weights */
     static const int s_offset = b_offset + TSR_W4A16_TILE_WORDS * 4; /* 2 groups x 128 scales */
     static const int z_offset = s_offset + 2 * TSR_W4A16_TILE_N * 2; /* 2 groups x 64 bytes */
-    static const int bytes = z_offset + 2 * TSR_W4A16_TILE_N / 2;
+    static const int bytes = (z_offset + 2 * TSR_W4A16_TILE_N / 2 + ALIGN - 1) / ALIGN * ALIGN;
 };
 
 /* What one thread copies into every stage: its 16-byte chunk column of the
@@ -219,10 +221,10 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
  * activation copies saved; likely most of the excess global sectors the
  * H100's profile counted). The first barrier of the main loop orders these
  * stores before any read. */
-template <int ROWS, int STAGES>
+template <int ROWS, int STAGES, int ALIGN>
 TSR_DEVICE void w4a16_zero_rows_past_m(const tsr_w4a16_launch_args_t &p, int m0, unsigned char *smem)
 {
-    typedef w4a16_stage_layout<ROWS> L;
+    typedef w4a16_stage_layout<ROWS, ALIGN> L;
     constexpr int A_CHUNKS = ROWS * 8;
     if (m0 + ROWS <= p.m) return;
     for (int i = threadIdx.x; i < STAGES * A_CHUNKS; i += TSR_W4A16_THREADS) {
@@ -381,6 +383,50 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
     for (int e = 0; e < 4; e++) acc[e] += t[e] * (e < 2 ? sf.x : sf.y);
 }
 
+/* The warpgroup tile (configurations 7 and 8, sm_90a): the swapped tile's
+ * roles on wgmma.m64nNk16. Warpgroup h of the block owns columns 64h..64h+63
+ * of the tile, as the A operand from registers: warp w of the block holds
+ * columns 16w..16w+15, the rows of its A fragment, and a packed word is
+ * exactly that fragment (as in configuration 6). The N = 16 * MB tokens are
+ * B, read by the tensor cores straight from the stage's activation rows,
+ * which the loader already lays out as a K-major operand in the 128-byte
+ * swizzle (chunk c of row r at c ^ r % 8, csrc/layout.h): a k16 step is the
+ * same descriptor 32 bytes further. The scale is folded into the weights
+ * before the MMA (fp16/bf16 products, as configurations 0-5): scaling after
+ * it in fp32 (configuration 6) would need a second set of N/2 accumulators.
+ * Not yet run on a GPU: kept out of the heuristic and the tuner until one
+ * validates and times it (tsr_w4a16_config_tunable). */
+template <int MB, int BF16, int HAS_Z>
+TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[2 * MB][4])
+{
+    typedef w4a16_stage_layout<16 * MB, 1024> L;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
+    const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
+    uint32_t zlo[2], zhi[2], s[2], a[4][4];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        if (kk == 0 || (kk == 2 && p.group_size == 32)) {
+            const uint32_t s2 = w4a16_group_params<16 * MB, BF16, HAS_Z>(st, kk / 2, warp, lane, zlo, zhi);
+            s[0] = prmt(s2, 0, 0x1010); /* column g's scale in both halves */
+            s[1] = prmt(s2, 0, 0x3232); /* column g+8's */
+        }
+        uint32_t b[2][2];
+        dequant_word<BF16>(words[kk], zlo, zhi, s, b);
+        a[kk][0] = b[0][0];
+        a[kk][1] = b[1][0];
+        a[kk][2] = b[0][1];
+        a[kk][3] = b[1][1];
+    }
+    const uint32_t st_u32 = smem_u32(st);
+    float *d = &acc[0][0];
+    wgmma_fence(); /* the A registers and the accumulators were written by other instructions */
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) wgmma_m64k16_rs<16 * MB, BF16>(d, a[kk], wgmma_desc_k_major_sw128(st_u32 + 32 * kk));
+    wgmma_commit();
+    wgmma_wait<0>(); /* the stage is overwritten after the next barrier; the epilogue reads acc */
+}
+
 template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
 {
 #pragma unroll
@@ -414,8 +460,8 @@ TSR_DEVICE float *w4a16_partial_slot(const tsr_w4a16_launch_args_t &p, int b, in
 template <int ROWS, int MBW, int NJ, int WM, int BF16, int SWAP>
 TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MBW][NJ][4], int *flag)
 {
-    /* MBW, NJ: a warp's m16 blocks and n8 tiles (the swapped tile: one
-     * fragment of 16 columns x 8 tokens) */
+    /* MBW, NJ: a warp's m16 blocks and n8 tiles (the swapped tiles: NJ
+     * fragments of 16 columns x 8 tokens, tokens 8j..8j+7 in fragment j) */
     const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
     const int wm = w4a16_warp_m<WM>(warp), wn = w4a16_warp_n<WM>(warp);
     const int per = p.items_per_block, me = (int)blockIdx.x;
@@ -431,13 +477,13 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
          * at m = 1: 8 lanes of 32 write) */
         float *mine = w4a16_partial_slot(p, me, col, ROWS) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
-        for (int mb = 0; mb < MBW; mb++) {
-            if (SWAP ? m0 + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
+        for (int mb = 0; mb < MBW; mb++)
 #pragma unroll
-            for (int j = 0; j < NJ; j++)
+            for (int j = 0; j < NJ; j++) {
+                if (SWAP ? m0 + 8 * j + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
                 st_global((float4 *)(mine + (mb * NJ + j) * 128),
                           make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
-        }
+            }
         __syncthreads(); /* every thread's partial is written before the count */
         if (tid == 0) {
             fence_acq_rel_gpu();
@@ -453,33 +499,36 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
         for (int b = b_first; b <= b_last; b++) {
             const float *part = w4a16_partial_slot(p, b, col, ROWS) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
-            for (int mb = 0; mb < MBW; mb++) {
-                if (SWAP ? m0 + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
+            for (int mb = 0; mb < MBW; mb++)
 #pragma unroll
                 for (int j = 0; j < NJ; j++) {
+                    if (SWAP ? m0 + 8 * j + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
                     float4 v = ld_global_cg_f4((const float4 *)(part + (mb * NJ + j) * 128));
                     acc[mb][j][0] += v.x;
                     acc[mb][j][1] += v.y;
                     acc[mb][j][2] += v.z;
                     acc[mb][j][3] += v.w;
                 }
-            }
         }
         if (tid == 0) st_release_gpu(lock, 0); /* everyone has counted: nobody reads it again */
     }
     uint16_t *c = (uint16_t *)p.c;
     const uint16_t *bias = (const uint16_t *)p.bias;
     if constexpr (SWAP) {
-        /* c0, c1: column g, tokens 2t, 2t+1; c2, c3: column g+8 */
-        const int t0 = m0 + 2 * (lane % 4);
+        /* fragment j: c0, c1: column g, tokens 8j+2t, 8j+2t+1; c2, c3: column g+8 */
 #pragma unroll
         for (int h = 0; h < 2; h++) {
             const int n = col * TSR_W4A16_TILE_N + warp * 16 + h * 8 + lane / 4;
             if (n >= p.n) continue;
             const float bv = bias ? unpack_in<BF16>(ld_global(bias + n)).x : 0.f;
 #pragma unroll
-            for (int e = 0; e < 2; e++)
-                if (t0 + e < p.m) st_global(c + (size_t)(t0 + e) * p.n + n, (uint16_t)pack_out<BF16>(acc[0][0][2 * h + e] + bv, 0.f));
+            for (int j = 0; j < NJ; j++) {
+                const int t0 = m0 + 8 * j + 2 * (lane % 4);
+#pragma unroll
+                for (int e = 0; e < 2; e++)
+                    if (t0 + e < p.m)
+                        st_global(c + (size_t)(t0 + e) * p.n + n, (uint16_t)pack_out<BF16>(acc[0][j][2 * h + e] + bv, 0.f));
+            }
         }
     } else {
 #pragma unroll
@@ -501,23 +550,28 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
  * sets per-architecture bounds: four for the decode tile (16 rows: 64
  * registers; the shared memory of 8 stages fits four blocks), two for the 2x4
  * warp grid where it fits in 128 registers without spilling (sm_90; on sm_80
- * the bf16 variant would spill 8 bytes). */
+ * the bf16 variant would spill 8 bytes), and two for the 64-token warpgroup
+ * tile (128 registers, no spills; it took 131-136 unbounded, one block an SM). */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define TSR_W4A16_MIN_BLOCKS(mb, wm) ((mb) == 1 ? 4 : (wm) == 2 ? 2 : 1)
+#define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((swap) == 2 ? ((mb) == 4 ? 2 : 1) : (mb) == 1 ? 4 : (wm) == 2 ? 2 : 1)
 #else
-#define TSR_W4A16_MIN_BLOCKS(mb, wm) ((mb) == 1 ? 4 : 1)
+#define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((mb) == 1 ? 4 : 1)
 #endif
 
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
-__global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
+__global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM, SWAP)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
 {
     static_assert(MB % WM == 0 && 8 % WM == 0, "the warp grid must divide the tile");
-    static_assert(!SWAP || (MB == 1 && WM == 1), "the swapped tile is the 8-row decode tile");
-    constexpr int ROWS = SWAP ? 8 : 16 * MB;
-    constexpr int MBW = SWAP ? 1 : MB / WM, NJ = SWAP ? 1 : 2 * WM; /* a warp's accumulator fragments */
-    typedef w4a16_stage_layout<ROWS> L;
-    TSR_DYNAMIC_SMEM(unsigned char, smem);
+    static_assert(SWAP != 1 || (MB == 1 && WM == 1), "the swapped tile is the 8-row decode tile");
+    static_assert(SWAP != 2 || ((MB == 4 || MB == 8) && WM == 1), "the warpgroup tile has 64 or 128 tokens");
+    constexpr int ROWS = SWAP == 1 ? 8 : 16 * MB, ALIGN = SWAP == 2 ? 1024 : 16;
+    /* a warp's accumulator fragments */
+    constexpr int MBW = SWAP ? 1 : MB / WM, NJ = SWAP == 1 ? 1 : SWAP == 2 ? 2 * MB : 2 * WM;
+    typedef w4a16_stage_layout<ROWS, ALIGN> L;
+    TSR_DYNAMIC_SMEM(unsigned char, smem_raw);
     TSR_STATIC_SMEM(int, last_flag, 1);
+    /* the launch adds ALIGN - 16 bytes for this */
+    unsigned char *const smem = smem_raw + ((ALIGN - (smem_u32(smem_raw) & (ALIGN - 1))) & (ALIGN - 1));
     const int m0 = (int)blockIdx.y * ROWS;
     const int total = p.n_tiles * p.k_tiles;
     const int first = (int)blockIdx.x * p.items_per_block;
@@ -526,7 +580,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     float acc[MBW][NJ][4];
     w4a16_zero<MBW, NJ>(acc);
     w4a16_loader ld = w4a16_make_loader(p, m0, first);
-    w4a16_zero_rows_past_m<ROWS, STAGES>(p, m0, smem);
+    w4a16_zero_rows_past_m<ROWS, STAGES, ALIGN>(p, m0, smem);
     /* the tile of the item computed, advanced by one each step: two divisions
      * per block, none per item */
     int nt = first / p.k_tiles, kt = first % p.k_tiles;
@@ -553,6 +607,8 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
             const int item = base + s;
             if (item >= last) break;
             cp_async_wait<STAGES - 2>();
+            /* the tensor cores read the activations through the async proxy */
+            if constexpr (SWAP == 2) fence_proxy_async_smem();
             /* everyone's copies of this stage have landed, and everyone is
              * done with the stage the next load overwrites */
             __syncthreads();
@@ -561,7 +617,8 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
                 w4a16_loader_next(p, &ld);
             }
             cp_async_commit();
-            if constexpr (SWAP) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
+            if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
+            else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0]);
             else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
             if (kt == p.k_tiles - 1 || item == last - 1) {
                 w4a16_epilogue<ROWS, MBW, NJ, WM, BF16, SWAP>(p, nt, m0, acc, last_flag);
@@ -600,7 +657,7 @@ template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 static cudaError_t w4a16_prepare(int *blocks_per_sm)
 {
     auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
-    const size_t smem = (size_t)STAGES * w4a16_stage_layout<SWAP ? 8 : 16 * MB>::bytes;
+    const size_t smem = tsr_w4a16_smem_bytes(tsr_w4a16_tile_rows(MB, SWAP), STAGES, SWAP);
     static int resident = 0;
     if (!resident) {
         cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
@@ -620,7 +677,7 @@ static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream
     auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
     cudaError_t e = w4a16_prepare<MB, WM, STAGES, BF16, HAS_Z, SWAP>(NULL);
     if (e != cudaSuccess) return e;
-    size_t smem = (size_t)STAGES * w4a16_stage_layout<SWAP ? 8 : 16 * MB>::bytes;
+    const size_t smem = tsr_w4a16_smem_bytes(tsr_w4a16_tile_rows(MB, SWAP), STAGES, SWAP);
     dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(TSR_W4A16_THREADS);
     return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
 }

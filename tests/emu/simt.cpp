@@ -659,6 +659,61 @@ void tsr_simt_mma_sp_m16n8k32(float d[4], const uint32_t a[4], const uint32_t b[
     mma_common(d, a, b, 4, c, meta, 1, selector, bf16);
 }
 
+/* ---- wgmma ------------------------------------------------------------------
+ * Warp w of a warpgroup computes rows 16w..16w+15 of D from its own A rows and
+ * the shared B, so each warp is emulated on its own: gather the warp's A
+ * registers, read B through the descriptor as the hardware addresses it, and
+ * each lane adds its N/2 outputs in fp32 in k order. The MMA completes at
+ * once (a kernel that reads D before wgmma.wait is not caught here). */
+uint32_t tsr_simt_smem_u32(const void *p)
+{
+    Block *b = self()->block;
+    if (!in_smem(b, p, 1)) tsr_simt_fault("shared-window address of %p, which is outside shared memory", p);
+    return (uint32_t)((const unsigned char *)p - b->smem);
+}
+
+void tsr_simt_wgmma_m64k16_rs(float *d, int n, const uint32_t a[4], uint64_t desc, int bf16)
+{
+    Fiber *f = self();
+    Block *blk = f->block;
+    if (n % 8 || n < 8 || n > 256) tsr_simt_fault("wgmma m64n%dk16: n must be a multiple of 8 in 8..256", n);
+    const uint32_t start = (uint32_t)(desc & 0x3fff) << 4, sbo = (uint32_t)((desc >> 32) & 0x3fff) << 4;
+    const unsigned mode = (unsigned)(desc >> 62), base_offset = (unsigned)((desc >> 49) & 7);
+    if (mode != 1 || base_offset != 0 || sbo != 1024)
+        tsr_simt_fault("wgmma descriptor 0x%016llx: the emulation knows K-major 128-byte swizzle with stride 1024 and base "
+                       "offset 0 only (mode %u, stride %u, base offset %u)", (unsigned long long)desc, mode, sbo, base_offset);
+    if ((start & 15) || ((start & 1023) >> 7)) /* the k16 step moves the start within the first row of an atom */
+        tsr_simt_fault("wgmma descriptor start 0x%x must lie in the first 128 bytes of a 1024-byte atom", start);
+    const unsigned char *s = tsr_simt_warp_gather(a, 16);
+    float A[16][16];
+    for (int l = 0; l < 32; l++) {
+        const uint32_t *ra = (const uint32_t *)(s + (size_t)l * TSR_SIMT_SLOT);
+        for (int i = 0; i < 8; i++) {
+            int r, c;
+            tsr_frag_m16n8k16_a(l, i, &r, &c);
+            A[r][c] = tsr_simt_b16_to_float(reg_half(ra[i / 2], i & 1), bf16);
+        }
+    }
+    /* B[k][col]: row col of the K-major operand, 2 bytes at k; the swizzle
+     * XORs address bits 4..6 with bits 7..9 (the row within its atom) */
+    const int t = f->lane % 4, g = f->lane / 4;
+    for (int j = 0; j < n / 8; j++)
+        for (int e = 0; e < 4; e++) {
+            const int row = g + 8 * (e >> 1), col = 8 * j + 2 * t + (e & 1);
+            float acc = d[4 * j + e];
+            for (int k = 0; k < 16; k++) {
+                uint32_t addr = start + (uint32_t)(col / 8) * sbo + (uint32_t)(col % 8) * 128 + (uint32_t)k * 2;
+                addr ^= ((addr >> 7) & 7) << 4;
+                const unsigned char *p = blk->smem + addr;
+                uint16_t v = 0;
+                if (tsr_simt_smem_check(p, 2, "wgmma B")) memcpy(&v, p, 2);
+                acc += A[row][k] * tsr_simt_b16_to_float(v, bf16);
+            }
+            d[4 * j + e] = acc;
+        }
+    tsr_simt_warp_release();
+}
+
 /* ---- lop3 / prmt: pure functions, the same on every lane ------------------ */
 uint32_t tsr_simt_lop3(uint32_t a, uint32_t b, uint32_t c, unsigned lut)
 {
