@@ -418,11 +418,16 @@ TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, cons
         a[kk][2] = b[0][1];
         a[kk][3] = b[1][1];
     }
+    /* everything the MMAs read is computed before the first is issued: nothing
+     * is written between them while they may still read their registers */
     const uint32_t st_u32 = smem_u32(st);
+    uint64_t desc[4];
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) desc[kk] = wgmma_desc_k_major_sw128(st_u32 + 32 * kk);
     float *d = &acc[0][0];
     wgmma_fence(); /* the A registers and the accumulators were written by other instructions */
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++) wgmma_m64k16_rs<16 * MB, BF16>(d, a[kk], wgmma_desc_k_major_sw128(st_u32 + 32 * kk));
+    for (int kk = 0; kk < 4; kk++) wgmma_m64k16_rs<16 * MB, BF16>(d, a[kk], desc[kk]);
     wgmma_commit();
     wgmma_wait<0>(); /* the stage is overwritten after the next barrier; the epilogue reads acc */
 }
