@@ -8,7 +8,8 @@
  * automatic choices); the
  * 64 MB stream and the block also with 16 and 128 (more warps against a
  * smaller container).
- *   bench_df11 [--quick] [--steps N] [--json FILE] [--dump DIR]
+ *   bench_df11 [--quick] [--smoke] [--steps N] [--json FILE] [--dump DIR]
+ * --smoke: tiny tensors (CI runs it on the CPU emulation, bench_df11_emu).
  * --steps N times only chunks of N steps (every stream; for profiling).
  * Chunks of at most 32 steps are timed with both GPU decoders, the default
  * and the staged one (TSR_DF11_STAGE_CODES; cuda/df11/), side by side.
@@ -182,25 +183,35 @@ static int dump_tensors(const char *dir, const uint16_t *v, const size_t *mbs, i
 int main(int argc, char **argv)
 {
     const char *json = NULL, *dump = NULL;
-    int quick = 0, only_steps = 0;
+    int quick = 0, only_steps = 0, smoke = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--dump") && i + 1 < argc) dump = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) only_steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--smoke")) smoke = 1;
         else {
-            fprintf(stderr, "usage: %s [--quick] [--steps N] [--json FILE] [--dump DIR]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--smoke] [--steps N] [--json FILE] [--dump DIR]\n", argv[0]);
             return 2;
         }
     }
-    /* the tensors first: --dump needs no GPU */
+    /* the tensors first: --dump needs no GPU. --smoke: one 256 KB stream and
+     * the block's shapes divided by 64 each way, for the CPU emulation */
     const size_t mbs[] = {64, 256, 1024, 2048};
-    int nsizes = quick ? 2 : 4;
-    size_t most = mbs[nsizes - 1] << 19; /* elements: MB of bf16 / 2 */
+    int nsizes = smoke ? 1 : quick ? 2 : 4;
+    size_t elems[4];
+    char stream_label[4][32];
+    for (int i = 0; i < 4; i++) {
+        elems[i] = smoke ? (size_t)1 << 17 : mbs[i] << 19; /* elements: MB of bf16 / 2 */
+        snprintf(stream_label[i], sizeof stream_label[i], smoke ? "256 KB stream" : "%zu MB stream", mbs[i]);
+    }
+    const char *block_label = smoke ? "llama3-8b block / 4096" : "llama3-8b block (218M)";
+    size_t most = elems[nsizes - 1];
     uint16_t *v = malloc(most * 2);
     gaussian_bf16(v, most, 7);
     /* Llama-3-8B block: q, k, v, o, gate, up, down */
-    const int64_t shapes[7][2] = {{4096, 4096}, {1024, 4096}, {1024, 4096}, {4096, 4096}, {14336, 4096}, {14336, 4096}, {4096, 14336}};
+    int64_t shapes[7][2] = {{4096, 4096}, {1024, 4096}, {1024, 4096}, {4096, 4096}, {14336, 4096}, {14336, 4096}, {4096, 14336}};
+    for (int i = 0; smoke && i < 7; i++) shapes[i][0] /= 64, shapes[i][1] /= 64;
     const char *names[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
     tsr_df11_tensor_t blk[7];
     size_t total = 0;
@@ -213,7 +224,7 @@ int main(int argc, char **argv)
         blk[i] = (tsr_df11_tensor_t){names[i], bv + off, 2, {shapes[i][0], shapes[i][1]}};
         off += (size_t)(shapes[i][0] * shapes[i][1]);
     }
-    if (dump && dump_tensors(dump, v, mbs, nsizes, bv, blk, 7)) return 1;
+    if (dump && !smoke && dump_tensors(dump, v, mbs, nsizes, bv, blk, 7)) return 1;
 
     tsr_handle_t h, hs;
     if (tsr_create(&h)) {
@@ -241,17 +252,15 @@ int main(int argc, char **argv)
     }
     double gbs[4][5][DECODERS];
     memset(gbs, 0, sizeof gbs);
-    const int samples = quick ? 10 : 20;
+    const int samples = smoke ? 2 : quick ? 10 : 20;
     for (int k = 0; k < nsteps; k++) {
         tsr_handle_t hk[DECODERS] = {h, steps[k] <= 32 ? hs : NULL};
         for (int i = 0; i < nsizes; i++) {
             if (!only_steps && (steps[k] == 16 || steps[k] == 128) && i != 0) continue;
-            char label[64];
-            snprintf(label, sizeof label, "%zu MB stream", mbs[i]);
-            tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)(mbs[i] << 19)}};
-            if (measure(hk, steps[k], label, &t, 1, samples, s, &rep, gbs[k][i], rep.device.l2_bytes)) return 1;
+            tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)elems[i]}};
+            if (measure(hk, steps[k], stream_label[i], &t, 1, samples, s, &rep, gbs[k][i], rep.device.l2_bytes)) return 1;
         }
-        if (measure(hk, steps[k], "llama3-8b block (218M)", blk, 7, samples, s, &rep, gbs[k][4], rep.device.l2_bytes)) return 1;
+        if (measure(hk, steps[k], block_label, blk, 7, samples, s, &rep, gbs[k][4], rep.device.l2_bytes)) return 1;
     }
     bench_report_markdown(&rep, stdout);
     printf("\n| stream | chunk steps | decoder | bf16 output GB/s | staged / global | target 1300 GB/s |\n"
@@ -262,8 +271,7 @@ int main(int argc, char **argv)
             for (int d = 0; d < DECODERS; d++) {
                 const double g = gbs[k][i][d];
                 if (g == 0) continue;
-                if (i < 4) printf("| %zu MB ", mbs[i]);
-                else printf("| llama3-8b block ");
+                printf("| %s ", i < 4 ? stream_label[i] : block_label);
                 char ratio[16] = "";
                 if (d == DECODER_STAGED && gbs[k][i][DECODER_GLOBAL] > 0)
                     snprintf(ratio, sizeof ratio, "%.2fx", g / gbs[k][i][DECODER_GLOBAL]);
