@@ -106,21 +106,52 @@ static void code_lengths(const uint64_t hist[256], uint8_t len[256])
         for (int c = 0; c < count[l]; c++) len[sym[k++]] = (uint8_t)l;
 }
 
-/* Canonical codes: by length, then by symbol. Fills code[] and the lookup table. */
-static void canonical_codes(const uint8_t len[256], int code_bits, uint16_t code[256], uint16_t *lut)
+/* Canonical codes from the code lengths: by length, then by exponent, each
+ * the previous plus one. Fills code[] and the lookup table lut[2^code_bits]
+ * (exponent | length << 8, 0 where no code is a prefix of the index) where
+ * they are not NULL. 0 when the lengths are a complete prefix code whose
+ * longest code has code_bits bits (one exponent alone: a 1-bit code; none at
+ * all: code_bits 1), else -1; whatever the
+ * lengths, nothing outside lut is written (a length past code_bits counts as
+ * absent, a code past the last of its length is dropped). The container
+ * stores only the lengths (version 3): both decoders rebuild the table. */
+static int canonical_codes(const uint8_t len[256], int code_bits, uint16_t code[256], uint16_t *lut)
 {
-    memset(lut, 0, sizeof(uint16_t) << code_bits);
+    if (lut) memset(lut, 0, sizeof(uint16_t) << code_bits);
+    int ok = 1, longest = 0;
+    for (int s = 0; s < 256; s++) {
+        if (len[s] > code_bits) ok = 0;
+        else if (len[s] > longest) longest = len[s];
+    }
     uint32_t next = 0;
     for (int l = 1; l <= code_bits; l++) {
         for (int s = 0; s < 256; s++) {
             if (len[s] != l) continue;
-            code[s] = (uint16_t)next;
-            uint32_t first = next << (code_bits - l), span = 1u << (code_bits - l);
-            for (uint32_t i = 0; i < span; i++) lut[first + i] = (uint16_t)(s | (l << 8));
+            if (next >= 1u << l) { /* Kraft sum above 1: no room for this code */
+                ok = 0;
+                continue;
+            }
+            if (code) code[s] = (uint16_t)next;
+            if (lut) {
+                uint32_t first = next << (code_bits - l), span = 1u << (code_bits - l);
+                for (uint32_t i = 0; i < span; i++) lut[first + i] = (uint16_t)(s | (l << 8));
+            }
             next++;
         }
         next <<= 1;
     }
+    if (longest ? longest != code_bits : code_bits != 1) ok = 0;
+    /* complete (Kraft sum exactly 1, what Huffman codes are, length-limited
+     * too), but for one exponent alone: its 1-bit code */
+    uint32_t kraft = 0;
+    int codes = 0;
+    for (int s = 0; s < 256; s++)
+        if (len[s] && len[s] <= code_bits) {
+            kraft += 1u << (code_bits - len[s]);
+            codes++;
+        }
+    if (codes == 1 ? longest != 1 : codes > 1 && kraft != 1u << code_bits) ok = 0;
+    return ok ? 0 : -1;
 }
 
 /* ---- the container header ---------------------------------------------------- */
@@ -178,12 +209,12 @@ static uint64_t chunk_count(uint64_t symbols, uint64_t steps)
     return (symbols + chunk_elems - 1) / chunk_elems;
 }
 
-/* The sizes the header fields give sections 0..3 (raw, lut, chunks,
+/* The sizes the header fields give sections 0..3 (raw, lengths, chunks,
  * lane_bits), for the parser and the check of a caller's info alike. */
-static void section_sizes(uint64_t symbols, uint32_t code_bits, uint64_t chunks, uint32_t lane_bytes, uint64_t bytes[4])
+static void section_sizes(uint64_t symbols, uint64_t chunks, uint32_t lane_bytes, uint64_t bytes[4])
 {
     bytes[0] = symbols;
-    bytes[1] = (uint64_t)2 << code_bits;
+    bytes[1] = TSR_DF11_LENGTHS_BYTES; /* version 2 stored a lookup table of 2 << code_bits bytes */
     bytes[2] = chunks * 8;
     bytes[3] = chunks * TSR_DF11_LANES * lane_bytes;
 }
@@ -205,7 +236,7 @@ static uint32_t lane_entry(const unsigned char *table, uint32_t lane_bytes, uint
 static uint64_t place_sections(header_t *h, uint64_t stream_bytes)
 {
     uint64_t sizes[TSR_DF11_SECTIONS];
-    section_sizes(h->symbols, h->code_bits, h->chunks, h->lane_bytes, sizes);
+    section_sizes(h->symbols, h->chunks, h->lane_bytes, sizes);
     sizes[4] = stream_bytes;
     uint64_t off = h->header_bytes;
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
@@ -355,10 +386,10 @@ tsr_status_t tsr_df11_encode_with(const tsr_df11_tensor_t *tensors, int count, c
         h.steps = (uint16_t)steps;
     }
     place_sections(&h, 0); /* one-byte lane lengths until a chunk needs two; the stream's size comes last */
-    uint16_t *lut = (uint16_t *)(out + h.sec[1].offset);
+    memcpy(out + h.sec[1].offset, len, TSR_DF11_LENGTHS_BYTES);
     uint64_t *chunk_rec = (uint64_t *)(out + h.sec[2].offset);
     uint32_t *stream = (uint32_t *)(out + h.sec[4].offset);
-    canonical_codes(len, code_bits, code, lut);
+    canonical_codes(len, code_bits, code, NULL);
     uint32_t cl[256]; /* code | length << 16: one load per symbol */
     for (int e = 0; e < 256; e++) cl[e] = code[e] | ((uint32_t)len[e] << 16);
 
@@ -490,7 +521,7 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
         CORRUPT("%s: tensor table checksum mismatch", fn);
     /* sections: in order, aligned, inside, of the sizes the header implies */
     uint64_t want[TSR_DF11_SECTIONS];
-    section_sizes(h.symbols, h.code_bits, h.chunks, h.lane_bytes, want);
+    section_sizes(h.symbols, h.chunks, h.lane_bytes, want);
     want[4] = UINT64_MAX; /* the stream: checked against the lanes below */
     uint64_t prev_end = h.header_bytes;
     for (int i = 0; i < TSR_DF11_SECTIONS; i++) {
@@ -504,19 +535,9 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
         prev_end = s->offset + s->bytes;
     }
     if (h.sec[4].bytes % 4) CORRUPT("%s: stream of %llu bytes is not whole words", fn, (unsigned long long)h.sec[4].bytes);
-    /* lookup table: each entry empty or a run of one code of length 1..code_bits */
-    const unsigned char *lutp = in + h.sec[1].offset;
-    for (uint32_t i = 0; i < (1u << h.code_bits); i++) {
-        uint16_t e;
-        memcpy(&e, lutp + 2 * i, 2);
-        int l = e >> 8;
-        if (e == 0) continue;
-        if (l < 1 || l > (int)h.code_bits) CORRUPT("%s: lookup entry %u has length %d", fn, i, l);
-        uint32_t first = i & ~((1u << (h.code_bits - l)) - 1);
-        uint16_t f;
-        memcpy(&f, lutp + 2 * first, 2);
-        if (f != e) CORRUPT("%s: lookup entry %u breaks the run of its code", fn, i);
-    }
+    /* code lengths: a complete prefix code whose longest code has code_bits bits */
+    if (canonical_codes(in + h.sec[1].offset, (int)h.code_bits, NULL, NULL))
+        CORRUPT("%s: the code lengths are not a complete prefix code with code_bits=%u as its longest", fn, h.code_bits);
     /* substreams: each chunk starting where the lanes before it end, the
      * lanes filling the stream's words (all but at most 31 bits of the last) */
     uint64_t bits = 0, stream_words = h.sec[4].bytes / 4;
@@ -590,7 +611,7 @@ static tsr_status_t parse_impl(const unsigned char *in, size_t n, tsr_df11_info_
     info->chunk_steps = h.steps;
     info->lane_bytes = h.lane_bytes;
     info->raw_offset = h.sec[0].offset;
-    info->lut_offset = h.sec[1].offset;
+    info->lengths_offset = h.sec[1].offset;
     info->chunk_base_offset = h.sec[2].offset;
     info->lane_bits_offset = h.sec[3].offset;
     info->stream_offset = h.sec[4].offset;
@@ -674,10 +695,10 @@ const char *tsr_df11_info_inconsistency(const tsr_df11_info_t *info)
     if (info->tensors && !info->tensor) return "has no tensor table";
     if (info->symbols > (UINT64_C(1) << 40) || info->chunks != chunk_count(info->symbols, steps))
         return "chunks does not match symbols and chunk_steps";
-    const uint64_t offset[TSR_DF11_SECTIONS] = {info->raw_offset, info->lut_offset, info->chunk_base_offset, info->lane_bits_offset,
+    const uint64_t offset[TSR_DF11_SECTIONS] = {info->raw_offset, info->lengths_offset, info->chunk_base_offset, info->lane_bits_offset,
                                                 info->stream_offset};
     uint64_t bytes[TSR_DF11_SECTIONS];
-    section_sizes(info->symbols, info->code_bits, info->chunks, info->lane_bytes, bytes);
+    section_sizes(info->symbols, info->chunks, info->lane_bytes, bytes);
     bytes[4] = info->stream_words * 4;
     for (int i = 0; i < TSR_DF11_SECTIONS; i++)
         if (offset[i] % 16 || offset[i] > n || bytes[i] > n - offset[i]) return "has a section outside its bytes";
@@ -698,7 +719,6 @@ tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *
     TSR_CHECK_PTR(fn, info);
     if (info->tensors) TSR_CHECK_PTR(fn, dests);
     const unsigned char *in = container;
-    const uint16_t *lut = (const uint16_t *)(in + info->lut_offset);
     const uint64_t *chunk_rec = (const uint64_t *)(in + info->chunk_base_offset);
     const unsigned char *lane_table = in + info->lane_bits_offset;
     const uint32_t *stream = (const uint32_t *)(in + info->stream_offset);
@@ -707,6 +727,10 @@ tsr_status_t tsr_df11_decode_host(const void *container, const tsr_df11_info_t *
     if ((uintptr_t)in % 16) return tsr_fail(TSR_STATUS_MISALIGNED_POINTER, "%s: container=%p must be 16-byte aligned", fn, container);
     const char *bad = tsr_df11_info_inconsistency(info);
     if (bad) return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: info %s; info must be what tsr_df11_parse filled in", fn, bad);
+    uint16_t lut[1 << TSR_DF11_MAX_CODE_BITS];
+    if (canonical_codes(in + info->lengths_offset, (int)info->code_bits, NULL, lut))
+        return tsr_fail(TSR_STATUS_CORRUPT_DATA, "%s: the code lengths are not a complete prefix code with code_bits=%u as its longest", fn,
+                        info->code_bits);
     for (uint64_t c = 0; c < info->chunks; c++) {
         uint64_t start = chunk_rec[c] & TSR_DF11_CHUNK_BIT_MASK;
         for (int lane = 0; lane < TSR_DF11_LANES; lane++) {

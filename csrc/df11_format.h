@@ -11,10 +11,13 @@
 
 #include "layout.h" /* TSR_HD */
 
-#define TSR_DF11_VERSION 2u
+#define TSR_DF11_VERSION 3u
 #define TSR_DF11_HEADER_FIXED 184u /* bytes before the tensor table */
-#define TSR_DF11_SECTIONS 5        /* raw, lut, chunks, lane_bits, stream */
+#define TSR_DF11_SECTIONS 5        /* raw, lengths, chunks, lane_bits, stream */
 #define TSR_DF11_MAX_CODE_BITS 12  /* codes are length-limited so one lookup decodes */
+/* The code section: one byte per exponent, its code length (0: absent); the
+ * decoders rebuild the canonical code and its lookup table from it. */
+#define TSR_DF11_LENGTHS_BYTES 256u
 
 /* A warp decodes one chunk: 32 lanes x `steps` steps x 8 symbols. Lane L's
  * step s covers the 8 consecutive elements starting at 8*(32 s + L), so at

@@ -56,7 +56,7 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     memset(&a, 0, sizeof a);
     const unsigned char *c = container_dev;
     unsigned char *ws = workspace;
-    a.lut = (const uint16_t *)(c + info->lut_offset);
+    a.lengths = c + info->lengths_offset;
     a.chunk_base = (const uint64_t *)(c + info->chunk_base_offset);
     a.lane_bits = c + info->lane_bits_offset;
     a.stream = (const uint32_t *)(c + info->stream_offset);

