@@ -111,17 +111,25 @@ static void code_lengths(const uint64_t hist[256], uint8_t len[256])
  * (exponent | length << 8, 0 where no code is a prefix of the index) where
  * they are not NULL. 0 when the lengths are a complete prefix code whose
  * longest code has code_bits bits (one exponent alone: a 1-bit code; none at
- * all: code_bits 1), else -1; whatever the
- * lengths, nothing outside lut is written (a length past code_bits counts as
- * absent, a code past the last of its length is dropped). The container
- * stores only the lengths (version 3): both decoders rebuild the table. */
+ * all: code_bits 1), else -1; whatever the lengths, nothing outside lut is
+ * written (a length past code_bits counts as absent, a code past the last of
+ * its length is dropped). The container stores only the lengths (version 3):
+ * both decoders rebuild the table. */
 static int canonical_codes(const uint8_t len[256], int code_bits, uint16_t code[256], uint16_t *lut)
 {
     if (lut) memset(lut, 0, sizeof(uint16_t) << code_bits);
-    int ok = 1, longest = 0;
+    /* the Kraft sum in units of 2^-code_bits: complete codes (Huffman's,
+     * length-limited too) make it exactly 1 */
+    int ok = 1, longest = 0, codes = 0;
+    uint32_t kraft = 0;
     for (int s = 0; s < 256; s++) {
-        if (len[s] > code_bits) ok = 0;
-        else if (len[s] > longest) longest = len[s];
+        if (len[s] > code_bits) {
+            ok = 0;
+        } else if (len[s]) {
+            if (len[s] > longest) longest = len[s];
+            kraft += 1u << (code_bits - len[s]);
+            codes++;
+        }
     }
     uint32_t next = 0;
     for (int l = 1; l <= code_bits; l++) {
@@ -141,15 +149,7 @@ static int canonical_codes(const uint8_t len[256], int code_bits, uint16_t code[
         next <<= 1;
     }
     if (longest ? longest != code_bits : code_bits != 1) ok = 0;
-    /* complete (Kraft sum exactly 1, what Huffman codes are, length-limited
-     * too), but for one exponent alone: its 1-bit code */
-    uint32_t kraft = 0;
-    int codes = 0;
-    for (int s = 0; s < 256; s++)
-        if (len[s] && len[s] <= code_bits) {
-            kraft += 1u << (code_bits - len[s]);
-            codes++;
-        }
+    /* complete, but for one exponent alone: its 1-bit code */
     if (codes == 1 ? longest != 1 : codes > 1 && kraft != 1u << code_bits) ok = 0;
     return ok ? 0 : -1;
 }

@@ -99,15 +99,16 @@ static int run_dq(void *p, int i, cudaStream_t s)
  * of every configuration). The difference is the order of fp32 sums and the
  * final rounding; a wrong tile layout, lost partial or unwritten element
  * shows as an error of the order of the outputs themselves. C is poisoned
- * (NaN) first. 0 when every checked element is within 1% of the largest
- * reference output. */
+ * (NaN) first. `dense`: the layer's weight as tsr_w4a16_dequantize wrote it
+ * (once per layer, by the caller). 0 when every checked element is within 1%
+ * of the largest reference output. */
 #define CHECK_ROWS 256
-static int check_against_dense(w4_ctx_t *w, const blas_ctx_t *b, int bf16, cudaStream_t s, const char *what)
+static int check_against_dense(w4_ctx_t *w, const blas_ctx_t *b, void *dense, int bf16, cudaStream_t s, const char *what)
 {
     const int rows = w->m < CHECK_ROWS ? w->m : CHECK_ROWS, n = w->l.n;
     const size_t cbytes = (size_t)w->m * n * 2;
-    void *dense = NULL, *ref = NULL;
-    if (cudaMalloc(&dense, (size_t)w->l.k * n * 2) || cudaMalloc(&ref, cbytes)) {
+    void *ref = NULL;
+    if (cudaMalloc(&ref, cbytes)) {
         fprintf(stderr, "%s: no device memory for the check\n", what);
         return 1;
     }
@@ -118,8 +119,7 @@ static int check_against_dense(w4_ctx_t *w, const blas_ctx_t *b, int bf16, cudaS
     rb.a = aset;
     rb.c = cset;
     cudaMemsetAsync(w->c[0], 0xff, cbytes, s); /* NaN in f16 and bf16 */
-    int bad = tsr_w4a16_dequantize(w->h, &w->l, w->blobs[0], dense, s) != TSR_STATUS_SUCCESS || run_blas(&rb, 0, s) ||
-              run_w4(w, 0, s) || cudaStreamSynchronize(s) != cudaSuccess;
+    int bad = run_blas(&rb, 0, s) || run_w4(w, 0, s) || cudaStreamSynchronize(s) != cudaSuccess;
     uint16_t *got = malloc((size_t)rows * n * 2), *want = malloc((size_t)rows * n * 2);
     if (!bad && got && want) {
         cudaMemcpy(got, w->c[0], (size_t)rows * n * 2, cudaMemcpyDeviceToHost);
@@ -147,7 +147,6 @@ static int check_against_dense(w4_ctx_t *w, const blas_ctx_t *b, int bf16, cudaS
     }
     free(got);
     free(want);
-    cudaFree(dense);
     cudaFree(ref);
     return bad;
 }
@@ -256,6 +255,13 @@ int main(int argc, char **argv)
         b.rot = bench_rotation(wbytes, rep.device.l2_bytes);
         b.w = alloc_set(b.rot, wbytes);
         for (int r = 0; r < b.rot; r++) bench_fill_random_b16(b.w[r], wbytes / 2, bf16, 3000 + r);
+        /* the layer's dequantised weight: the reference of every check, and
+         * what the dequantise + cuBLAS rows write into while they are timed */
+        void *dense;
+        if (cudaMalloc(&dense, wbytes) != cudaSuccess || tsr_w4a16_dequantize(h, &w.l, w.blobs[0], dense, s)) {
+            fprintf(stderr, "dequantize %s.%s: %s\n", L->model, L->name, tsr_last_error());
+            return 1;
+        }
 
         for (int mi = 0; mi < nm; mi++) {
             int m = ms[mi];
@@ -277,7 +283,7 @@ int main(int argc, char **argv)
             snprintf(label, sizeof label, "cublas %s %s m=%d", L->model, L->name, m);
             if (bench_time(label, run_blas, &b, 5, samples, s, &tb)) return 1;
             snprintf(label, sizeof label, "tessera w4a16 %s %s m=%d", L->model, L->name, m);
-            if (check_against_dense(&w, &b, bf16, s, label)) return 1;
+            if (check_against_dense(&w, &b, dense, bf16, s, label)) return 1;
             if (bench_time(label, run_w4, &w, 5, samples, s, &tw)) return 1;
             bench_row_t row;
             memset(&row, 0, sizeof row);
@@ -296,15 +302,13 @@ int main(int argc, char **argv)
             row.peer_us = tb.median_us;
             bench_report_add(&rep, &row);
             if (dequant_from > 0 && m >= dequant_from) {
-                dq_ctx_t dq = {&w, b, NULL, NULL};
+                dq_ctx_t dq = {&w, b, dense, NULL};
                 bench_stats_t td;
-                if (cudaMalloc(&dq.dense, wbytes) != cudaSuccess) return 1;
                 dq.dense_set = calloc((size_t)b.rot, sizeof *dq.dense_set);
                 for (int r = 0; r < b.rot; r++) dq.dense_set[r] = dq.dense;
                 dq.blas.w = dq.dense_set;
                 snprintf(label, sizeof label, "tessera dequantize+cublas %s %s m=%d", L->model, L->name, m);
                 if (bench_time(label, run_dq, &dq, 5, samples, s, &td)) return 1;
-                cudaFree(dq.dense);
                 free(dq.dense_set);
                 snprintf(row.op, sizeof row.op, "dq+cublas %s.%s", L->model, L->name);
                 snprintf(row.config, sizeof row.config, "g%d dequantize", group);
@@ -323,6 +327,7 @@ int main(int argc, char **argv)
         }
         free_set(w.blobs, w.rot);
         free_set(b.w, b.rot);
+        cudaFree(dense);
     }
     bench_report_markdown(&rep, stdout);
     if (json && bench_report_json(&rep, json)) fprintf(stderr, "cannot write %s\n", json);

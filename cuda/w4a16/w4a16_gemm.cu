@@ -340,6 +340,18 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
  * fragment's registers are rows g and g+8 (the two n8 tiles) at k 2t and at
  * k 2t+8: {tile 0 reg 0, tile 1 reg 0, tile 0 reg 1, tile 1 reg 1}. One
  * ldmatrix.x4 reads the B fragments of two k16 steps (4 chunks of 8 tokens). */
+/* A packed word's dequantised pairs (b[n8 tile][register], as the 16-row tile
+ * uses them for B) in the order of an A fragment whose rows are the 16
+ * columns: rows g, g+8 at k 2t, then at k 2t+8. The swapped and warpgroup
+ * tiles' one definition of it. */
+TSR_DEVICE void w4a16_a_fragment(const uint32_t b[2][2], uint32_t a[4])
+{
+    a[0] = b[0][0];
+    a[1] = b[1][0];
+    a[2] = b[0][1];
+    a[3] = b[1][1];
+}
+
 template <int BF16, int HAS_Z>
 TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[4])
 {
@@ -374,7 +386,8 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
         }
         uint32_t b[2][2];
         dequant_word<BF16, 0>(words[kk], zlo, zhi, zlo, b);
-        const uint32_t a[4] = {b[0][0], b[1][0], b[0][1], b[1][1]};
+        uint32_t a[4];
+        w4a16_a_fragment(b, a);
         const uint32_t xb[2] = {x[(kk % 2) * 2], x[(kk % 2) * 2 + 1]};
         if (BF16) mma_m16n8k16_bf16(t, a, xb);
         else mma_m16n8k16_f16(t, a, xb);
@@ -413,10 +426,7 @@ TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, cons
         }
         uint32_t b[2][2];
         dequant_word<BF16>(words[kk], zlo, zhi, s, b);
-        a[kk][0] = b[0][0];
-        a[kk][1] = b[1][0];
-        a[kk][2] = b[0][1];
-        a[kk][3] = b[1][1];
+        w4a16_a_fragment(b, a[kk]);
     }
     /* everything the MMAs read is computed before the first is issued: nothing
      * is written between them while they may still read their registers */
