@@ -32,7 +32,7 @@ typedef struct tsr_df11_launch_args {
     int steps, lane_bytes;       /* of a chunk; of a lane_bits entry */
     int code_bits, tensors;
     int sm_count;                /* the grid is at most the blocks that fit the GPU at once */
-    int stage_codes;             /* 1: the staged decoder (TSR_DF11_STAGE_CODES, cuda/df11/) */
+    int stage_codes;             /* 1: the staged decoder (the default; TSR_DF11_STAGE_CODES, cuda/df11/) */
     const tsr_df11_dest_t *dests; /* [tensors] in device memory, when tensors > TSR_DF11_INLINE_DESTS */
     tsr_df11_dest_t inline_dests[TSR_DF11_INLINE_DESTS];
     unsigned int *status;         /* [4]: error flag, chunk, lane */

@@ -53,7 +53,7 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
     const char *per_sm = getenv("TSR_W4A16_BLOCKS_PER_SM");
     h->w4a16_forced_blocks_per_sm = per_sm && *per_sm ? atoi(per_sm) : 0;
     const char *stage = getenv("TSR_DF11_STAGE_CODES");
-    h->df11_stage_codes = stage && atoi(stage) == 1;
+    h->df11_stage_codes = !(stage && *stage && atoi(stage) == 0); /* staged unless "0" */
     cudaRuntimeGetVersion(&d->runtime_version);
     /* last: the cache key needs every field above */
     tsr_tuning_load(h);

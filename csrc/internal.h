@@ -53,7 +53,7 @@ struct tsr_handle {
      * (benchmarks, and tuning until the tuning cache exists); -1 = heuristic. */
     int w4a16_forced_config;
     int w4a16_forced_blocks_per_sm; /* TSR_W4A16_BLOCKS_PER_SM at create, for measuring the grid rule; 0: the rule */
-    int df11_stage_codes;           /* TSR_DF11_STAGE_CODES=1 at create: the staged DF11 decoder, an experiment */
+    int df11_stage_codes;           /* 1 (default): the staged DF11 decoder; TSR_DF11_STAGE_CODES=0 at create: codes from global memory */
     /* W4A16 prefill route (tsr_w4a16_set_prefill) and the cuBLAS handle it
      * needs, released through release_blas so that this file needs no cuBLAS */
     int w4a16_prefill;

@@ -46,6 +46,15 @@ static const tsr_w4a16_config_t *config_by_id(int id)
     return NULL;
 }
 
+static int is_sm90(tsr_handle_t h) { return h->info.cc_major == 9 && h->info.cc_minor == 0; }
+
+/* The warpgroup tiles (wgmma) run on sm_90 alone: the kernels are built for
+ * sm_90a there, and wgmma exists nowhere else. */
+static int config_runs_on(tsr_handle_t h, const tsr_w4a16_config_t *c)
+{
+    return c->swap_ab != TSR_W4A16_SWAP_WGMMA || is_sm90(h);
+}
+
 /* In order: an explicit id (tsr_w4a16_gemm_config), TSR_W4A16_CONFIG, the
  * tuning cache, the heuristic. */
 static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id)
@@ -55,12 +64,17 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
     if ((c = config_by_id(h->w4a16_forced_config))) return c;
     int id, found = 0;
     tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &id, &found);
-    if (found && (c = config_by_id(id)) && tsr_w4a16_config_tunable(id)) return c;
+    if (found && (c = config_by_id(id)) && config_runs_on(h, c)) return c;
     /* the 8-row tile with the weights as the mma's A operand: half the mma
      * and half the ldmatrix of the 16-row tile */
     if (m <= 8) return &k_configs[6];
     if (m <= 16) return &k_configs[0];
     if (m <= 32) return &k_configs[1];
+    /* sm_90: the warpgroup tiles, 1.17-1.32x configuration 2 at m = 64 and
+     * 1.13-1.27x configuration 5 at m = 128 on every Llama-3 layer of the
+     * H100 run 13 (perf/results/2026-11-22-h100); 8 (128 tokens) beat 7 at
+     * m = 128 on all eight layers and at m = 256 on five of them */
+    if (is_sm90(h)) return m <= 64 ? &k_configs[7] : &k_configs[8];
     if (m <= 64) return &k_configs[2];
     /* the 2x4 warp grid: 1.0-1.25x config 4 from m = 128 on an H100
      * (perf/results/2026-11-22-h100, run 2) */
@@ -122,7 +136,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         p->workspace_bytes = align256(p->dense_offset + (size_t)l->k * l->n * 2);
         return TSR_STATUS_SUCCESS;
     }
-    if (p->config->swap_ab == TSR_W4A16_SWAP_WGMMA && !(h->info.cc_major == 9 && h->info.cc_minor == 0))
+    if (!config_runs_on(h, p->config))
         return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH, "%s: config %d uses wgmma, which needs an sm_90 device (H100/H200); this one is cc %d.%d",
                         fn, p->config->id, h->info.cc_major, h->info.cc_minor);
     p->smem_bytes = tsr_w4a16_smem_bytes(bm, p->config->stages, p->config->swap_ab);
@@ -207,10 +221,10 @@ tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layou
 
 int tsr_w4a16_config_count(void) { return TSR_W4A16_CONFIG_COUNT; }
 
-int tsr_w4a16_config_tunable(int id)
+int tsr_w4a16_config_supported(tsr_handle_t handle, int id)
 {
     const tsr_w4a16_config_t *c = config_by_id(id);
-    return c && c->swap_ab != TSR_W4A16_SWAP_WGMMA;
+    return handle && c && config_runs_on(handle, c);
 }
 
 tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, int *config)

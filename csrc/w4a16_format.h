@@ -116,9 +116,8 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * from shared memory, 64 columns per warpgroup (cuda/w4a16/).
  * Rows 3 (decode with half the bytes in flight) and 5 (the 2x4 warp grid for
  * prefill) are used only when forced or tuned: the GPU benchmark compares them
- * with rows 0 and 4. Rows 7 and 8 are experimental (never run on a GPU yet):
- * only an explicit id selects them, not the heuristic, the tuner or the
- * tuning cache (tsr_w4a16_config_tunable). To add a configuration, add a line
+ * with rows 0 and 4. Rows 7 and 8 run on sm_90 alone (tsr_w4a16_config_supported),
+ * where the heuristic takes them from m = 33. To add a configuration, add a line
  * here: the kernel file instantiates every line, and the dispatcher walks them. */
 #define TSR_W4A16_CONFIGS(X) \
     X(0, 1, 8, 1, 0)         \
@@ -131,7 +130,7 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
     X(7, 4, 4, 1, 2)         \
     X(8, 8, 4, 1, 2)
 #define TSR_W4A16_CONFIG_COUNT 9
-/* swap_ab of the experimental warpgroup tiles */
+/* swap_ab of the warpgroup (wgmma) tiles */
 #define TSR_W4A16_SWAP_WGMMA 2
 
 typedef struct tsr_w4a16_config {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Nsight Compute on the launches that matter, for a machine with a CUDA GPU and
 # ncu: one W4A16 decode launch (70b.qkv, m=1), one W4A16 prefill launch
-# (8b.gate_up, m=1024), and three DF11 decodes (the 64 MB stream and the 218M
-# block, 32-step chunks; the block also with the staged decoder). The sections are those that explained the first H100 run
+# (8b.gate_up, m=1024: configuration 8 on sm_90), and three DF11 decodes (the
+# 64 MB stream and the 218M block, 32-step chunks, with the decoder that reads
+# codes from global memory; the block also with the staged one, the default). The sections are those that explained the first H100 run
 # (perf/results/2026-11-22-h100/run3): speed of light, occupancy, launch,
 # warp states, scheduler, memory workload, source counters; then every stall
 # reason (raw metrics) for the decode kernels. Eight text files.
@@ -28,11 +29,11 @@ timeout 200 ncu "${sections[@]}" -k regex:w4a16_gemm -c 1 --launch-skip 12 \
   build-gpu/perf/bench_w4a16 --dtype f16 --models 70b --m 1 --quick >"$dest/ncu_w4a16_decode.txt" 2>&1 || status=1
 timeout 200 ncu "${sections[@]}" -k regex:w4a16_gemm -c 1 --launch-skip 12 \
   build-gpu/perf/bench_w4a16 --dtype f16 --models 8b --m 1024 --quick --dequant-from 0 >"$dest/ncu_w4a16_prefill.txt" 2>&1 || status=1
-# bench_df11 --quick --steps 32 decodes each stream with the default decoder
-# (one check, 3 warm-ups, 10 samples: 14 launches), then with the staged one
-# (14 more): the 64 MB stream, the 256 MB stream, then the 218M block. Skip 1
-# for the 64 MB stream's first warm-up, 57 for the block's (default), 71 for
-# the block's (staged)
+# bench_df11 --quick --steps 32 decodes each stream with the global-read
+# decoder (one check, 3 warm-ups, 10 samples: 14 launches), then with the
+# staged one (14 more): the 64 MB stream, the 256 MB stream, then the 218M
+# block. Skip 1 for the 64 MB stream's first warm-up, 57 for the block's
+# (global reads), 71 for the block's (staged)
 timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 1 \
   build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_64mb.txt" 2>&1 || status=1
 timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 57 \

@@ -54,10 +54,11 @@ fi
 san="$dest/sanitizer.txt"
 : >"$san"
 san_runs=0
-for t in build-gpu/tests/*_gpu staged:build-gpu/tests/test_df11_gpu_gpu; do
+for t in build-gpu/tests/*_gpu global:build-gpu/tests/test_df11_gpu_gpu; do
   env=()
-  # the staged DF11 decoder is the same suite with its switch on
-  case "$t" in staged:*) t=${t#staged:}; env=(TSR_DF11_STAGE_CODES=1) ;; esac
+  # the DF11 decoder that reads codes from global memory is the same suite
+  # with the staged decoder (the default) switched off
+  case "$t" in global:*) t=${t#global:}; env=(TSR_DF11_STAGE_CODES=0) ;; esac
   if command -v compute-sanitizer >/dev/null 2>&1; then
     env "${env[@]}" TSR_TEST_SEED=1 timeout --kill-after=10 180 compute-sanitizer --tool memcheck --error-exitcode 3 "$t" >>"$san" 2>&1 || status=1
     san_runs=$((san_runs + 1))

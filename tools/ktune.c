@@ -278,7 +278,7 @@ static int tune_or_bench(const opts_t *o, int bench)
             int best = -1;
             double best_t = 0;
             for (int cfg = 0; cfg < tsr_w4a16_config_count(); cfg++) {
-                if (!tsr_w4a16_config_tunable(cfg)) continue; /* experimental: asked for by id only */
+                if (!tsr_w4a16_config_supported(h, cfg)) continue; /* the wgmma tiles: sm_90 only */
                 double t = time_config(&c, cfg, s);
                 if (t > 0 && (best < 0 || t < best_t)) best = cfg, best_t = t;
             }

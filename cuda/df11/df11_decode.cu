@@ -278,13 +278,18 @@ TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint32_t *lut, 
 
 /* Copies words [w0, w0 + n) of the stream (w0 % 4 == 0, n <= STAGE_WORDS)
  * into the warp's buffer, which every lane may read when this returns. The
- * last 16-byte copy stops at the stream's end (the container may end there). */
+ * container may end with the stream, so a last unit of fewer than 4 words is
+ * read a word at a time: a cp.async with src-size below 16 is a 16-byte read
+ * to compute-sanitizer (run 13 stopped the kernel on one). */
 TSR_DEVICE void df11_stage_words(const tsr_df11_launch_args_t &a, uint32_t *stage, uint64_t w0, uint32_t n, int lane)
 {
     __syncwarp(); /* every lane is done with the previous chunk's words */
     for (uint32_t i = 4 * (uint32_t)lane; i < n; i += 128) {
         const uint64_t left = a.stream_words - (w0 + i); /* >= 1: w0 + i < w0 + n <= stream_words */
-        cp_async_16_zfill(stage + i, a.stream + w0 + i, left >= 4 ? 16 : (int)(4 * left));
+        if (left >= 4)
+            cp_async_16_zfill(stage + i, a.stream + w0 + i, 16);
+        else
+            for (uint32_t j = 0; j < (uint32_t)left; j++) st_shared(stage + i + j, ld_global(a.stream + w0 + i + j));
     }
     cp_async_commit();
     cp_async_wait<0>();

@@ -407,8 +407,9 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
  * same descriptor 32 bytes further. The scale is folded into the weights
  * before the MMA (fp16/bf16 products, as configurations 0-5): scaling after
  * it in fp32 (configuration 6) would need a second set of N/2 accumulators.
- * Not yet run on a GPU: kept out of the heuristic and the tuner until one
- * validates and times it (tsr_w4a16_config_tunable). */
+ * Validated and timed on an H100 in run 13 (perf/results/2026-11-22-h100):
+ * 1.13-1.32x the mma.sync tiles at m = 64 and 128, the heuristic's choice on
+ * sm_90 there (csrc/w4a16.c). */
 template <int MB, int BF16, int HAS_Z>
 TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[2 * MB][4])
 {

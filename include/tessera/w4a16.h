@@ -153,11 +153,10 @@ tsr_status_t tsr_w4a16_dequantize(tsr_handle_t handle, const tsr_w4a16_layout_t 
  * the tuning cache when it holds an entry for this device and shape, otherwise
  * from a heuristic. These calls expose that choice. */
 int tsr_w4a16_config_count(void); /* valid ids are 0 .. count-1 */
-/* 1 when the heuristic, ktune and the tuning cache may choose configuration
- * id; 0 for an unknown id and for the experimental ones (the sm_90 warpgroup
- * tiles, 7 and 8, until a GPU run has validated and timed them), which run
- * only when asked for by id. */
-int tsr_w4a16_config_tunable(int id);
+/* 1 when configuration id runs on handle's device; 0 for an unknown id, a
+ * NULL handle, and the sm_90 warpgroup tiles (7 and 8) on any other device.
+ * ktune times only these; tsr_w4a16_gemm_config refuses the others. */
+int tsr_w4a16_config_supported(tsr_handle_t handle, int id);
 /* The id tsr_w4a16_gemm would use for m rows. */
 tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, int *config);
 /* tsr_w4a16_gemm with the configuration given. */
