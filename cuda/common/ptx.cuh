@@ -176,6 +176,7 @@ TSR_DEVICE void wgmma_fence(void)
 TSR_DEVICE void wgmma_commit(void)
 {
 #if defined(TSR_EMU)
+    tsr_simt_wgmma_commit();
 #elif TSR_WGMMA_OK
     asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 #endif
@@ -184,6 +185,7 @@ TSR_DEVICE void wgmma_commit(void)
 template <int N> TSR_DEVICE void wgmma_wait(void)
 {
 #if defined(TSR_EMU)
+    tsr_simt_wgmma_wait(N);
 #elif TSR_WGMMA_OK
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
@@ -207,36 +209,39 @@ TSR_DEVICE void fence_proxy_async_smem(void)
 #define TSR_D128 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", " TSR_OPS10(3) ", " TSR_OPS10(4) ", " \
                  TSR_OPS10(5) ", %60, %61, %62, %63}"
 
-/* d[N/2] += A (a[4], this warp's 16 rows) * B (desc), f16 or bf16 inputs. */
-template <int N, int BF16> TSR_DEVICE void wgmma_m64k16_rs(float *d, const uint32_t a[4], uint64_t desc)
+/* d[N/2] = A (a[4], this warp's 16 rows) * B (desc) + (accumulate ? d : 0),
+ * f16 or bf16 inputs. accumulate is wgmma's scale-d predicate: 0 starts a sum
+ * without other instructions zeroing d first, which ptxas treats as a hazard
+ * while earlier wgmma may be in flight (and then serialises them all).
+ * TSR_WGMMA_RS's a0..acc_op: the operand numbers after d's. */
+#define TSR_WGMMA_RS(shape, type, dlist, a0, a1, a2, a3, dsc, acc_op, ...)                                         \
+    asm volatile("{\n.reg .pred sd;\nsetp.ne.b32 sd, %" acc_op ", 0;\nwgmma.mma_async.sync.aligned." shape ".f32." type \
+                 "." type " " dlist ", {%" a0 ", %" a1 ", %" a2 ", %" a3 "}, %" dsc ", sd, 1, 1, 0;\n}\n"              \
+                 : __VA_ARGS__                                                                                     \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate))
+template <int N, int BF16> TSR_DEVICE void wgmma_m64k16_rs(float *d, const uint32_t a[4], uint64_t desc, int accumulate)
 {
     static_assert(N == 64 || N == 128, "wgmma_m64k16_rs: N is 64 or 128");
 #if defined(TSR_EMU)
-    tsr_simt_wgmma_m64k16_rs(d, N, a, desc, BF16);
+    tsr_simt_wgmma_m64k16_rs(d, N, a, desc, BF16, accumulate);
 #elif TSR_WGMMA_OK
     if (N == 64 && !BF16)
-        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " TSR_D64 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 0;\n"
-                     : TSR_F32(d, 0)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+        TSR_WGMMA_RS("m64n64k16", "f16", TSR_D64, "32", "33", "34", "35", "36", "37", TSR_F32(d, 0));
     else if (N == 64)
-        asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " TSR_D64 ", {%32, %33, %34, %35}, %36, 1, 1, 1, 0;\n"
-                     : TSR_F32(d, 0)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+        TSR_WGMMA_RS("m64n64k16", "bf16", TSR_D64, "32", "33", "34", "35", "36", "37", TSR_F32(d, 0));
     else if (!BF16)
-        asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 " TSR_D128 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 0;\n"
-                     : TSR_F32(d, 0), TSR_F32(d, 32)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+        TSR_WGMMA_RS("m64n128k16", "f16", TSR_D128, "64", "65", "66", "67", "68", "69", TSR_F32(d, 0), TSR_F32(d, 32));
     else
-        asm volatile("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 " TSR_D128 ", {%64, %65, %66, %67}, %68, 1, 1, 1, 0;\n"
-                     : TSR_F32(d, 0), TSR_F32(d, 32)
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc));
+        TSR_WGMMA_RS("m64n128k16", "bf16", TSR_D128, "64", "65", "66", "67", "68", "69", TSR_F32(d, 0), TSR_F32(d, 32));
 #else
     (void)d;
     (void)a;
     (void)desc;
+    (void)accumulate;
     __trap();
 #endif
 }
+#undef TSR_WGMMA_RS
 
 /* ---- mma.sp m16n8k32: A is 2:4 sparse (kept values + metadata) ------------- */
 template <int Selector> TSR_DEVICE void mma_sp_m16n8k32_f16(float c[4], const uint32_t a[4], const uint32_t b[4], uint32_t meta)

@@ -409,38 +409,55 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
  * it in fp32 (configuration 6) would need a second set of N/2 accumulators.
  * Validated and timed on an H100 in run 13 (perf/results/2026-11-22-h100):
  * 1.13-1.32x the mma.sync tiles at m = 64 and 128, the heuristic's choice on
- * sm_90 there (csrc/w4a16.c). */
+ * sm_90 there (csrc/w4a16.c).
+ *
+ * Pipelining (run 13's version waited for its MMAs every item). Each k16 step
+ * is its own commit group, and step kk's A fragment lives in the same
+ * registers every item (a[kk], the kernel's): before it is rewritten,
+ * `wgmma.wait_group 3` retires the group that read it last (the previous
+ * item's step kk), leaving three in flight while the warp dequantises. The
+ * dequantisation of a step comes after that wait, and the group parameters
+ * of both halves are loaded before the first (a branch-free select for
+ * 32-wide groups): ptxas 13.0 serialised every wgmma of the kernel (its
+ * warning C7513, "non wgmma instructions defining input registers of a wgmma
+ * between start and end of the pipeline stage") when the fragment was
+ * computed before the wait, or when a group-32 reload sat between the steps,
+ * and (C7515) when the accumulators were zeroed by other instructions while
+ * MMAs could be in flight: a tile's first MMA overwrites them instead
+ * (scale-d 0, `fresh`). Check with -Xptxas -v (no C7513/C7515) and nvdisasm
+ * (WARPGROUP.DEPBAR.LE gsb0, 0x3 between the HGMMA). The previous item's
+ * groups are retired before this item's last step is issued, so the kernel
+ * loads one stage less ahead for these tiles (the stage they read is refilled
+ * after the next barrier) and waits for every group before its epilogue reads
+ * acc. */
 template <int MB, int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[2 * MB][4])
+TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[2 * MB][4],
+                                          uint32_t a[4][4], int fresh)
 {
     typedef w4a16_stage_layout<16 * MB, 1024> L;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
     const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
-    uint32_t zlo[2], zhi[2], s[2], a[4][4];
+    const uint32_t st_u32 = smem_u32(st);
+    /* steps 0-1 and 2-3: the same group but for 32-wide groups */
+    uint32_t zl[2][2], zh[2][2], sc[2][2];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const int gi = h == 1 && p.group_size == 32 ? 1 : 0;
+        const uint32_t s2 = w4a16_group_params<16 * MB, BF16, HAS_Z>(st, gi, warp, lane, zl[h], zh[h]);
+        sc[h][0] = prmt(s2, 0, 0x1010); /* column g's scale in both halves */
+        sc[h][1] = prmt(s2, 0, 0x3232); /* column g+8's */
+    }
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
-        if (kk == 0 || (kk == 2 && p.group_size == 32)) {
-            const uint32_t s2 = w4a16_group_params<16 * MB, BF16, HAS_Z>(st, kk / 2, warp, lane, zlo, zhi);
-            s[0] = prmt(s2, 0, 0x1010); /* column g's scale in both halves */
-            s[1] = prmt(s2, 0, 0x3232); /* column g+8's */
-        }
+        wgmma_wait<3>(); /* the group that read a[kk] last is done */
         uint32_t b[2][2];
-        dequant_word<BF16>(words[kk], zlo, zhi, s, b);
+        dequant_word<BF16>(words[kk], zl[kk / 2], zh[kk / 2], sc[kk / 2], b);
         w4a16_a_fragment(b, a[kk]);
+        wgmma_fence(); /* a[kk] was written by other instructions */
+        wgmma_m64k16_rs<16 * MB, BF16>(&acc[0][0], a[kk], wgmma_desc_k_major_sw128(st_u32 + 32 * kk), kk > 0 || !fresh);
+        wgmma_commit();
     }
-    /* everything the MMAs read is computed before the first is issued: nothing
-     * is written between them while they may still read their registers */
-    const uint32_t st_u32 = smem_u32(st);
-    uint64_t desc[4];
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++) desc[kk] = wgmma_desc_k_major_sw128(st_u32 + 32 * kk);
-    float *d = &acc[0][0];
-    wgmma_fence(); /* the A registers and the accumulators were written by other instructions */
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++) wgmma_m64k16_rs<16 * MB, BF16>(d, a[kk], desc[kk]);
-    wgmma_commit();
-    wgmma_wait<0>(); /* the stage is overwritten after the next barrier; the epilogue reads acc */
 }
 
 template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
@@ -593,18 +610,27 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     const int first = (int)blockIdx.x * p.items_per_block;
     const int last = min(first + p.items_per_block, total);
 
+    /* the warpgroup tiles never zero acc: a tile's first MMA overwrites it
+     * (fresh); their A fragments, one per k16 step, persist across items */
     float acc[MBW][NJ][4];
-    w4a16_zero<MBW, NJ>(acc);
+    if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
+    int fresh = 1;
+    uint32_t a_regs[SWAP == 2 ? 4 : 1][4];
     w4a16_loader ld = w4a16_make_loader(p, m0, first);
     w4a16_zero_rows_past_m<ROWS, STAGES, ALIGN>(p, m0, smem);
     /* the tile of the item computed, advanced by one each step: two divisions
      * per block, none per item */
     int nt = first / p.k_tiles, kt = first % p.k_tiles;
 
-    /* Prologue: fill STAGES-1 stages. A group is committed even when empty so
-     * that wait<STAGES-2> always means "the oldest stage has landed". */
+    /* Stages loaded ahead of the one computed: all but that one, and one
+     * fewer for the warpgroup tiles, whose MMAs may still read the previous
+     * item's stage (w4a16_compute_stage_wgmma). The prologue fills AHEAD
+     * stages; a group is committed even when empty, so that wait<AHEAD-1>
+     * always means "the oldest stage has landed". */
+    constexpr int AHEAD = SWAP == 2 ? STAGES - 2 : STAGES - 1;
+    static_assert(AHEAD >= 1, "the pipeline needs a stage in flight");
 #pragma unroll
-    for (int s = 0; s < STAGES - 1; s++) {
+    for (int s = 0; s < AHEAD; s++) {
         if (first + s < last) {
             w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes);
             w4a16_loader_next(p, &ld);
@@ -622,23 +648,27 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
         for (int s = 0; s < STAGES; s++) {
             const int item = base + s;
             if (item >= last) break;
-            cp_async_wait<STAGES - 2>();
+            cp_async_wait<AHEAD - 1>();
             /* the tensor cores read the activations through the async proxy */
             if constexpr (SWAP == 2) fence_proxy_async_smem();
             /* everyone's copies of this stage have landed, and everyone is
              * done with the stage the next load overwrites */
             __syncthreads();
-            if (item + STAGES - 1 < last) {
-                w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + STAGES - 1) % STAGES) * L::bytes);
+            if (item + AHEAD < last) {
+                w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD) % STAGES) * L::bytes);
                 w4a16_loader_next(p, &ld);
             }
             cp_async_commit();
             if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
-            else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0]);
+            else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
             else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
             if (kt == p.k_tiles - 1 || item == last - 1) {
+                if constexpr (SWAP == 2) wgmma_wait<0>(); /* acc is final once every group is done */
                 w4a16_epilogue<ROWS, MBW, NJ, WM, BF16, SWAP>(p, nt, m0, acc, last_flag);
-                w4a16_zero<MBW, NJ>(acc);
+                if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
+                fresh = 1;
+            } else {
+                fresh = 0;
             }
             w4a16_next_tile(p, &nt, &kt);
         }

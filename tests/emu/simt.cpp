@@ -42,6 +42,17 @@ struct Warp {
 
 struct Block;
 
+/* One wgmma.mma_async of this thread's warp, issued and not yet completed:
+ * the warp's A gathered at issue, B read through the descriptor when a
+ * wgmma.wait_group completes it (the latest the hardware may read it). */
+struct Wgmma {
+    float *d;
+    int n, bf16, accumulate;
+    uint32_t start;
+    long group; /* -1 until committed */
+    float A[16][16];
+};
+
 struct Fiber {
     ucontext_t ctx;
     void *stack = nullptr;
@@ -52,6 +63,8 @@ struct Fiber {
     size_t static_calls = 0;
     std::vector<Copy> copies;
     long next_group = 0;
+    std::vector<Wgmma> wgmmas;
+    long next_wgmma_group = 0;
 };
 
 /* What the shadow knows of one byte of shared memory: whether anyone wrote it
@@ -130,6 +143,7 @@ void fiber_main()
 {
     Fiber *f = g_launch->current;
     (*g_launch->body)();
+    if (!f->wgmmas.empty()) tsr_simt_fault("the thread ended with %zu wgmma in flight (no wgmma.wait_group 0)", f->wgmmas.size());
     drain_copies(f);
     f->done = true;
     Block *b = f->block;
@@ -667,8 +681,11 @@ void tsr_simt_mma_sp_m16n8k32(float d[4], const uint32_t a[4], const uint32_t b[
  * Warp w of a warpgroup computes rows 16w..16w+15 of D from its own A rows and
  * the shared B, so each warp is emulated on its own: gather the warp's A
  * registers, read B through the descriptor as the hardware addresses it, and
- * each lane adds its N/2 outputs in fp32 in k order. The MMA completes at
- * once (a kernel that reads D before wgmma.wait is not caught here). */
+ * each lane adds its N/2 outputs in fp32 in k order. The MMA is computed when
+ * a wgmma.wait_group retires it, the latest the hardware may do it: D read
+ * before that wait holds stale values, and B rewritten before it is read as
+ * rewritten (the suites' results then differ from the reference) or reported
+ * as a race by the shadow. */
 uint32_t tsr_simt_smem_u32(const void *p)
 {
     Block *b = self()->block;
@@ -676,10 +693,9 @@ uint32_t tsr_simt_smem_u32(const void *p)
     return (uint32_t)((const unsigned char *)p - b->smem);
 }
 
-void tsr_simt_wgmma_m64k16_rs(float *d, int n, const uint32_t a[4], uint64_t desc, int bf16)
+void tsr_simt_wgmma_m64k16_rs(float *d, int n, const uint32_t a[4], uint64_t desc, int bf16, int accumulate)
 {
     Fiber *f = self();
-    Block *blk = f->block;
     if (n % 8 || n < 8 || n > 256) tsr_simt_fault("wgmma m64n%dk16: n must be a multiple of 8 in 8..256", n);
     const uint32_t start = (uint32_t)(desc & 0x3fff) << 4, sbo = (uint32_t)((desc >> 32) & 0x3fff) << 4;
     const unsigned mode = (unsigned)(desc >> 62), base_offset = (unsigned)((desc >> 49) & 7);
@@ -688,34 +704,68 @@ void tsr_simt_wgmma_m64k16_rs(float *d, int n, const uint32_t a[4], uint64_t des
                        "offset 0 only (mode %u, stride %u, base offset %u)", (unsigned long long)desc, mode, sbo, base_offset);
     if ((start & 15) || ((start & 1023) >> 7)) /* the k16 step moves the start within the first row of an atom */
         tsr_simt_fault("wgmma descriptor start 0x%x must lie in the first 128 bytes of a 1024-byte atom", start);
+    Wgmma w;
+    w.d = d;
+    w.n = n;
+    w.bf16 = bf16;
+    w.accumulate = accumulate;
+    w.start = start;
+    w.group = -1;
     const unsigned char *s = tsr_simt_warp_gather(a, 16);
-    float A[16][16];
     for (int l = 0; l < 32; l++) {
         const uint32_t *ra = (const uint32_t *)(s + (size_t)l * TSR_SIMT_SLOT);
         for (int i = 0; i < 8; i++) {
             int r, c;
             tsr_frag_m16n8k16_a(l, i, &r, &c);
-            A[r][c] = tsr_simt_b16_to_float(reg_half(ra[i / 2], i & 1), bf16);
+            w.A[r][c] = tsr_simt_b16_to_float(reg_half(ra[i / 2], i & 1), bf16);
         }
     }
-    /* B[k][col]: row col of the K-major operand, 2 bytes at k; the swizzle
-     * XORs address bits 4..6 with bits 7..9 (the row within its atom) */
+    tsr_simt_warp_release();
+    f->wgmmas.push_back(w);
+}
+
+/* B[k][col]: row col of the K-major operand, 2 bytes at k; the swizzle XORs
+ * address bits 4..6 with bits 7..9 (the row within its atom). Each lane adds
+ * its N/2 outputs in fp32 in k order, onto d or (scale-d 0) onto zero. */
+static void complete_wgmma(Fiber *f, const Wgmma &w)
+{
+    Block *blk = f->block;
     const int t = f->lane % 4, g = f->lane / 4;
-    for (int j = 0; j < n / 8; j++)
+    for (int j = 0; j < w.n / 8; j++)
         for (int e = 0; e < 4; e++) {
             const int row = g + 8 * (e >> 1), col = 8 * j + 2 * t + (e & 1);
-            float acc = d[4 * j + e];
+            float acc = w.accumulate ? w.d[4 * j + e] : 0.f;
             for (int k = 0; k < 16; k++) {
-                uint32_t addr = start + (uint32_t)(col / 8) * sbo + (uint32_t)(col % 8) * 128 + (uint32_t)k * 2;
+                uint32_t addr = w.start + (uint32_t)(col / 8) * 1024 + (uint32_t)(col % 8) * 128 + (uint32_t)k * 2;
                 addr ^= ((addr >> 7) & 7) << 4;
                 const unsigned char *p = blk->smem + addr;
                 uint16_t v = 0;
                 if (tsr_simt_smem_check(p, 2, "wgmma B")) memcpy(&v, p, 2);
-                acc += A[row][k] * tsr_simt_b16_to_float(v, bf16);
+                acc += w.A[row][k] * tsr_simt_b16_to_float(v, w.bf16);
             }
-            d[4 * j + e] = acc;
+            w.d[4 * j + e] = acc;
         }
-    tsr_simt_warp_release();
+}
+
+void tsr_simt_wgmma_commit(void)
+{
+    Fiber *f = self();
+    for (Wgmma &w : f->wgmmas)
+        if (w.group < 0) w.group = f->next_wgmma_group;
+    f->next_wgmma_group++;
+}
+
+void tsr_simt_wgmma_wait(int n)
+{
+    Fiber *f = self();
+    const long keep_from = f->next_wgmma_group - n;
+    std::vector<Wgmma> rest;
+    for (const Wgmma &w : f->wgmmas) {
+        if (w.group < 0) tsr_simt_fault("wgmma.wait_group with a wgmma not yet committed (wgmma.commit_group first)");
+        if (w.group < keep_from) complete_wgmma(f, w);
+        else rest.push_back(w);
+    }
+    f->wgmmas.swap(rest);
 }
 
 /* ---- lop3 / prmt: pure functions, the same on every lane ------------------ */
