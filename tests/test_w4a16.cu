@@ -288,8 +288,8 @@ static void test_every_config(void **state)
      * are they timed: perf/results/2026-11-22-h100, run 13) */
     tsr_w4a16_layout_t l;
     assert_int_equal(tsr_w4a16_layout(352, 264, 32, TSR_DTYPE_F16, 1, 0, &l), TSR_STATUS_SUCCESS);
-    const int m_of[4] = {8, 32, 64, 128}, want[2][4] = {{6, 1, 2, 5}, {6, 1, 7, 8}};
-    for (int i = 0; i < 4; i++) {
+    const int m_of[5] = {8, 16, 32, 64, 128}, want[2][5] = {{6, 0, 1, 2, 5}, {6, 3, 1, 7, 8}};
+    for (int i = 0; i < 5; i++) {
         int cfg = -1;
         assert_int_equal(tsr_w4a16_query_config(saved, &l, m_of[i], &cfg), TSR_STATUS_SUCCESS);
         if (cfg != want[sm90][i]) fail_msg("m=%d on cc %d.%d: the heuristic chose config %d, want %d", m_of[i], dev.cc_major, dev.cc_minor, cfg, want[sm90][i]);
