@@ -79,11 +79,12 @@ lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 0 --dequant-from 0 --j
 say "w4a16 decode config 0 done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
-# the experimental warpgroup (wgmma) tiles, sm_90 only: 64 tokens (config 7)
-# and 128 (config 8), each checked against dense cuBLAS before it is timed
+# the warpgroup (wgmma) tiles forced, sm_90 only: 64 tokens (config 7) and
+# 128 (config 8), each at every m from 64 so that either can be compared with
+# the heuristic's choice, each checked against dense cuBLAS before it is timed
 if [ "${arch}" = "90a" ]; then
   lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 7 --dequant-from 0 --json "$dest/w4a16_cfg7.json" >"$dest/w4a16_cfg7.md" 2>>"$log" || status=1
-  lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 8 --dequant-from 0 --json "$dest/w4a16_cfg8.json" >"$dest/w4a16_cfg8.md" 2>>"$log" || status=1
+  lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 8 --dequant-from 0 --json "$dest/w4a16_cfg8.json" >"$dest/w4a16_cfg8.md" 2>>"$log" || status=1
   say "w4a16 warpgroup tiles (configs 7, 8) done"
 fi
 # packing a 70B model's GPTQ tensors: the GPU path against one core of the host
