@@ -12,22 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "host_timer.h"
 #include "tessera/df11.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 int main(int argc, char **argv)
 {
@@ -79,17 +66,17 @@ int main(int argc, char **argv)
     unsigned steps = 0; /* the chunk length the encoder took */
     for (int r = 0; r < 5; r++) {
         void *c;
-        double t0 = now_s();
+        double t0 = host_now_s();
         if (tsr_df11_encode_with(&t, 1, &opt, &c, &bytes)) {
             fprintf(stderr, "encode: %s\n", tsr_last_error());
             return 1;
         }
-        enc[r] = now_s() - t0;
+        enc[r] = host_now_s() - t0;
         tsr_df11_info_t info;
         uint16_t *d[1] = {out};
-        t0 = now_s();
+        t0 = host_now_s();
         if (tsr_df11_parse(c, bytes, &info) || tsr_df11_decode_host(c, &info, d)) return 1;
-        dec[r] = now_s() - t0;
+        dec[r] = host_now_s() - t0;
         steps = info.chunk_steps;
         if (memcmp(out, v, n * 2)) {
             fprintf(stderr, "round trip differs\n");
@@ -98,13 +85,12 @@ int main(int argc, char **argv)
         tsr_df11_info_free(&info);
         free(c);
     }
-    qsort(enc, 5, sizeof enc[0], cmp);
-    qsort(dec, 5, sizeof dec[0], cmp);
+    const double enc_s = host_median(enc, 5), dec_s = host_median(dec, 5);
     const char *what = input ? input : "N(0,0.02)";
     printf("| op | input | weights | median s | MB/s of bf16 | stored, %% of bf16 |\n|---|---|---|---|---|---|\n");
-    printf("| df11 encode (1 core, %u steps) | %s, %zu MB | %zu | %.3f | %.0f | %.2f%% |\n", steps, what, mb, n, enc[2],
-           n * 2 / enc[2] / 1e6, 100.0 * bytes / (n * 2.0));
-    printf("| df11 parse + CPU decode (1 core) | %s, %zu MB | %zu | %.3f | %.0f | |\n", what, mb, n, dec[2], n * 2 / dec[2] / 1e6);
+    printf("| df11 encode (1 core, %u steps) | %s, %zu MB | %zu | %.3f | %.0f | %.2f%% |\n", steps, what, mb, n, enc_s,
+           n * 2 / enc_s / 1e6, 100.0 * bytes / (n * 2.0));
+    printf("| df11 parse + CPU decode (1 core) | %s, %zu MB | %zu | %.3f | %.0f | |\n", what, mb, n, dec_s, n * 2 / dec_s / 1e6);
     free(v);
     free(out);
     return 0;

@@ -15,23 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "harness.h"
+#include "host_timer.h"
 #include "tessera/w4a16.h"
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static uint64_t next_u64(uint64_t *s)
 {
@@ -173,15 +160,14 @@ int main(int argc, char **argv)
             if (!host_blob) return 1;
             double secs[15];
             for (int r = 0; r < host_reps; r++) {
-                double t0 = now_s();
+                double t0 = host_now_s();
                 if (tsr_w4a16_pack_host(&src, &l, host_blob)) {
                     fprintf(stderr, "%s: %s\n", name, tsr_last_error());
                     return 1;
                 }
-                secs[r] = now_s() - t0;
+                secs[r] = host_now_s() - t0;
             }
-            qsort(secs, (size_t)host_reps, sizeof secs[0], cmp_double);
-            const double host_s = secs[host_reps / 2], weights = (double)k * n;
+            const double host_s = host_median(secs, host_reps), weights = (double)k * n;
             host_layer[ao] += host_s;
 
             char dev_us[32] = "-", dev_gbs[32] = "-", ratio[32] = "-";

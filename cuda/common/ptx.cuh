@@ -204,7 +204,7 @@ TSR_DEVICE void fence_proxy_async_smem(void)
 #define TSR_F32(d, i) TSR_F8(d, i), TSR_F8(d, i + 8), TSR_F8(d, i + 16), TSR_F8(d, i + 24)
 /* operand numbers b0..b9 */
 #define TSR_OPS10(b) "%" #b "0, %" #b "1, %" #b "2, %" #b "3, %" #b "4, %" #b "5, %" #b "6, %" #b "7, %" #b "8, %" #b "9"
-/* operands 0..31 (n64) or 0..63 (n128), then a0..a3 and the descriptor */
+/* operands 0..31 (n64) or 0..63 (n128), then a0..a3, the descriptor and scale-d */
 #define TSR_D64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", %30, %31}"
 #define TSR_D128 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", " TSR_OPS10(3) ", " TSR_OPS10(4) ", " \
                  TSR_OPS10(5) ", %60, %61, %62, %63}"
@@ -242,6 +242,11 @@ template <int N, int BF16> TSR_DEVICE void wgmma_m64k16_rs(float *d, const uint3
 #endif
 }
 #undef TSR_WGMMA_RS
+#undef TSR_D128
+#undef TSR_D64
+#undef TSR_OPS10
+#undef TSR_F32
+#undef TSR_F8
 
 /* ---- mma.sp m16n8k32: A is 2:4 sparse (kept values + metadata) ------------- */
 template <int Selector> TSR_DEVICE void mma_sp_m16n8k32_f16(float c[4], const uint32_t a[4], const uint32_t b[4], uint32_t meta)

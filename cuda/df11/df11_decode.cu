@@ -9,8 +9,8 @@
  * exponent (codes are at most 12 bits). Every read is bounded by the lane's
  * substream, every write by its destination, and each lane must end exactly
  * where its substream does; a bad stream raises the status word instead.
- * Two instantiations: codes read from global memory (the default), or first
- * staged in shared memory a chunk at a time (TSR_DF11_STAGE_CODES, below). */
+ * Two instantiations: codes first staged in shared memory a chunk at a time
+ * (the default, below), or read from global memory (TSR_DF11_STAGE_CODES=0). */
 #include "common/device.cuh"
 
 extern "C" {
@@ -261,8 +261,8 @@ TSR_DEVICE void df11_load_table(const tsr_df11_launch_args_t &a, uint32_t *lut, 
     }
 }
 
-/* The staged decoder (TSR_DF11_STAGE_CODES=1 at tsr_create; an experiment, not
- * yet timed on a GPU). Why: the ncu profile of run 7 put 6 of every 14 cycles
+/* The staged decoder (the default since H100 run 13: 1.20-1.25x the global
+ * reads at 32 steps; TSR_DF11_STAGE_CODES=0 at tsr_create for those). Why: the ncu profile of run 7 put 6 of every 14 cycles
  * between a warp's instructions on long-scoreboard stalls with an L1 hit rate
  * of 25%: 32 lanes each reading their own lines of codes, 1280 lanes an SM,
  * more lines than L1 holds next to the shared memory. Staged, a warp copies

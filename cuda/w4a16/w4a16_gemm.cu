@@ -435,6 +435,9 @@ TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, cons
                                           uint32_t a[4][4], int fresh)
 {
     typedef w4a16_stage_layout<16 * MB, 1024> L;
+    /* w4a16_group_params reads the 16-byte-stride layout: only the stride differs */
+    static_assert(L::s_offset == w4a16_stage_layout<16 * MB>::s_offset && L::z_offset == w4a16_stage_layout<16 * MB>::z_offset,
+                  "the stage's sections sit at the same offsets for any stride");
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
     const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};

@@ -531,26 +531,38 @@ void tsr_simt_cp_async(void *dst, const void *src, int cp_bytes, int src_bytes)
     f->copies.push_back(c);
 }
 
+/* Asynchronous operations in commit groups (cp.async, wgmma): a commit tags
+ * the operations issued since the last one with the next group number; a wait
+ * completes, in issue order, those of every committed group but the n most
+ * recent. Operations not yet committed stay in flight, as on the hardware. */
+template <typename Op> static void commit_group(std::vector<Op> &ops, long *next)
+{
+    for (Op &o : ops)
+        if (o.group < 0) o.group = *next;
+    (*next)++;
+}
+
+template <typename Op, typename Complete> static void wait_groups(std::vector<Op> &ops, long next, int n, Complete complete)
+{
+    const long keep_from = next - n;
+    std::vector<Op> rest;
+    for (const Op &o : ops) {
+        if (o.group >= 0 && o.group < keep_from) complete(o);
+        else rest.push_back(o);
+    }
+    ops.swap(rest);
+}
+
 void tsr_simt_cp_async_commit(void)
 {
     Fiber *f = self();
-    for (Copy &c : f->copies)
-        if (c.group < 0) c.group = f->next_group;
-    f->next_group++;
+    commit_group(f->copies, &f->next_group);
 }
 
-/* Completes every committed group but the `n` most recent; copies not yet
- * committed stay in flight, as on the hardware. */
 void tsr_simt_cp_async_wait(int n)
 {
     Fiber *f = self();
-    long keep_from = f->next_group - n;
-    std::vector<Copy> rest;
-    for (const Copy &c : f->copies) {
-        if (c.group >= 0 && c.group < keep_from) complete_copy(c);
-        else rest.push_back(c);
-    }
-    f->copies.swap(rest);
+    wait_groups(f->copies, f->next_group, n, complete_copy);
 }
 
 /* ---- ldmatrix ------------------------------------------------------------ */
@@ -750,22 +762,15 @@ static void complete_wgmma(Fiber *f, const Wgmma &w)
 void tsr_simt_wgmma_commit(void)
 {
     Fiber *f = self();
-    for (Wgmma &w : f->wgmmas)
-        if (w.group < 0) w.group = f->next_wgmma_group;
-    f->next_wgmma_group++;
+    commit_group(f->wgmmas, &f->next_wgmma_group);
 }
 
 void tsr_simt_wgmma_wait(int n)
 {
     Fiber *f = self();
-    const long keep_from = f->next_wgmma_group - n;
-    std::vector<Wgmma> rest;
-    for (const Wgmma &w : f->wgmmas) {
+    for (const Wgmma &w : f->wgmmas)
         if (w.group < 0) tsr_simt_fault("wgmma.wait_group with a wgmma not yet committed (wgmma.commit_group first)");
-        if (w.group < keep_from) complete_wgmma(f, w);
-        else rest.push_back(w);
-    }
-    f->wgmmas.swap(rest);
+    wait_groups(f->wgmmas, f->next_wgmma_group, n, [f](const Wgmma &w) { complete_wgmma(f, w); });
 }
 
 /* ---- lop3 / prmt: pure functions, the same on every lane ------------------ */
