@@ -166,6 +166,48 @@ static void test_many_destinations(void **state)
     free_stream(s);
 }
 
+/* Tensors whose sizes are multiples of 8 at 16-byte-aligned destinations, so
+ * that every chunk starts aligned, and whose boundaries fall inside chunks:
+ * the decoder's whole-chunk loop (one tensor, aligned) must leave such chunks
+ * to the general one. Every element and guard checked, at two chunk lengths. */
+static void test_aligned_chunks_across_tensors(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed ^ 17;
+    const size_t sizes[3] = {8000, 24008, 6216}, guard = 64;
+    std::vector<std::vector<uint16_t>> w(3);
+    tsr_df11_tensor_t t[3];
+    const char *names[3] = {"q", "k", "v"};
+    for (int i = 0; i < 3; i++) {
+        w[i].resize(sizes[i]);
+        ref_bf16_gaussian(w[i].data(), sizes[i], 0.03, &rng);
+        t[i] = {names[i], w[i].data(), 1, {(int64_t)sizes[i]}};
+    }
+    for (int steps : {16, 32}) { /* chunks of 4096 / 8192 elements: 1 and 2 of them cross a boundary */
+        stream_fixture s;
+        make_stream(s, t, 3, steps);
+        std::vector<uint16_t *> base(3), d(3);
+        for (int i = 0; i < 3; i++) {
+            TSR_TEST_CUDA(cudaMalloc((void **)&base[i], (sizes[i] + 2 * guard) * 2));
+            TSR_TEST_CUDA(cudaMemset(base[i], 0xEE, (sizes[i] + 2 * guard) * 2));
+            d[i] = base[i] + guard;
+        }
+        assert_int_equal(tsr_df11_decode(g_h, s.dev, &s.info, d.data(), s.ws, s.ws_bytes, 0), TSR_STATUS_SUCCESS);
+        if (tsr_df11_decode_status(g_h, s.ws, 0)) fail_msg("steps %d: %s", steps, tsr_last_error());
+        for (int i = 0; i < 3; i++) {
+            std::vector<uint16_t> got(sizes[i] + 2 * guard);
+            TSR_TEST_CUDA(cudaMemcpy(got.data(), base[i], got.size() * 2, cudaMemcpyDeviceToHost));
+            for (size_t j = 0; j < got.size(); j++) {
+                const bool inside = j >= guard && j < guard + sizes[i];
+                const uint16_t want = inside ? w[i][j - guard] : 0xEEEE;
+                if (got[j] != want) fail_msg("steps %d, tensor %d, index %zu (guard %zu): 0x%04x, want 0x%04x", steps, i, j, guard, got[j], want);
+            }
+            cudaFree(base[i]);
+        }
+        free_stream(s);
+    }
+}
+
 /* A container that ends with its stream's last word, not on 16 bytes (the
  * encoder pads, a container from elsewhere need not): no read past the end,
  * however the decoder groups its loads (a 16-byte reader tried in run 12,
@@ -344,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_block_of_tensors),
         cmocka_unit_test(test_chunk_lengths),
         cmocka_unit_test(test_many_destinations),
+        cmocka_unit_test(test_aligned_chunks_across_tensors),
         cmocka_unit_test(test_container_ends_at_its_stream),
         cmocka_unit_test(test_corrupt_device_stream_sets_status),
         cmocka_unit_test(test_invalid_code_sets_status),
