@@ -396,6 +396,12 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
     for (int e = 0; e < 4; e++) acc[e] += t[e] * (e < 2 ? sf.x : sf.y);
 }
 
+/* A stage buffer's index as a type, so that the kernel's item code (a
+ * lambda) is compiled once per buffer. */
+template <int S> struct w4a16_stage_tag {
+};
+template <int S> constexpr int w4a16_stage_of(w4a16_stage_tag<S>) { return S; }
+
 /* The warpgroup tile (configurations 7 and 8, sm_90a): the swapped tile's
  * roles on wgmma.m64nNk16. Warpgroup h of the block owns columns 64h..64h+63
  * of the tile, as the A operand from registers: warp w of the block holds
@@ -587,9 +593,9 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
  * registers; the shared memory of 8 stages fits four blocks), two for the 2x4
  * warp grid where it fits in 128 registers without spilling (sm_90; on sm_80
  * the bf16 variant would spill 8 bytes), and two for the 64-token warpgroup
- * tile (128 registers; it took 131-136 unbounded, one block an SM; since the
- * pipelining it spills 4-12 bytes, a few refills an item, and still ran as
- * fast as before in run 15). */
+ * tile (128 registers; it took 131-136 unbounded, one block an SM; with the
+ * pipelining it spilled 4-12 bytes, and ran as fast as before in run 15;
+ * with the epilogue written once it fits in 125-128 without spilling). */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((swap) == 2 ? ((mb) == 4 ? 2 : 1) : (mb) == 1 ? 4 : (wm) == 2 ? 2 : 1)
 #else
@@ -634,6 +640,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
      * always means "the oldest stage has landed". */
     constexpr int AHEAD = SWAP == 2 ? STAGES - 2 : STAGES - 1;
     static_assert(AHEAD >= 1, "the pipeline needs a stage in flight");
+    static_assert(STAGES <= 8, "the item switch has cases for 8 stages");
 #pragma unroll
     for (int s = 0; s < AHEAD; s++) {
         if (first + s < last) {
@@ -642,39 +649,73 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
         }
         cp_async_commit();
     }
-    /* Stage buffers in turn, the loop unrolled by STAGES so that each copy
-     * knows its stage at compile time: the shared-memory addresses of the
-     * copies, the weight word and the ldmatrix rows are then thread-constant
-     * registers plus immediate offsets. With a run-time stage index ptxas
-     * recomputed them from the thread index every item (about 35 of the ~160
-     * instructions a warp issued per item, nvdisasm of configuration 0). */
-    for (int base = first; base < last; base += STAGES) {
-#pragma unroll
-        for (int s = 0; s < STAGES; s++) {
-            const int item = base + s;
-            if (item >= last) break;
-            cp_async_wait<AHEAD - 1>();
-            /* the tensor cores read the activations through the async proxy */
-            if constexpr (SWAP == 2) fence_proxy_async_smem();
-            /* everyone's copies of this stage have landed, and everyone is
-             * done with the stage the next load overwrites */
-            __syncthreads();
-            if (item + AHEAD < last) {
-                w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD) % STAGES) * L::bytes);
-                w4a16_loader_next(p, &ld);
-            }
-            cp_async_commit();
-            if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
-            else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
-            else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
-            if (kt == p.k_tiles - 1 || item == last - 1) {
-                if constexpr (SWAP == 2) wgmma_wait<0>(); /* acc is final once every group is done */
-                w4a16_epilogue<ROWS, MBW, NJ, WM, BF16, SWAP>(p, nt, m0, acc, last_flag);
-                if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
-                fresh = 1;
-            } else {
-                fresh = 0;
-            }
+    /* Stage buffers in turn, each stage's item code written once per stage
+     * buffer so that it knows its buffer at compile time: the shared-memory
+     * addresses of the copies, the weight word and the ldmatrix rows are
+     * then thread-constant registers plus immediate offsets. With a run-time
+     * stage index ptxas recomputed them from the thread index every item
+     * (about 35 of the ~160 instructions a warp issued per item, nvdisasm of
+     * configuration 0). The epilogue, though, is written once: the items
+     * run in a switch that falls through the stages (entered at the stage
+     * after the last epilogue) and leaves it when a column is done. Inlined
+     * into every stage, the ~550-instruction epilogue made the decode
+     * kernel 7,000 instructions long, its 8 hot stretches of ~160 spread
+     * 9 KB apart (run 15's profile of configuration 6: a warp stalled 1.24
+     * cycles of every 7.75 for want of an instruction). */
+    auto run_item = [&](auto stage_tag, int item) {
+        constexpr int s = w4a16_stage_of(stage_tag);
+        cp_async_wait<AHEAD - 1>();
+        /* the tensor cores read the activations through the async proxy */
+        if constexpr (SWAP == 2) fence_proxy_async_smem();
+        /* everyone's copies of this stage have landed, and everyone is
+         * done with the stage the next load overwrites */
+        __syncthreads();
+        if (item + AHEAD < last) {
+            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD) % STAGES) * L::bytes);
+            w4a16_loader_next(p, &ld);
+        }
+        cp_async_commit();
+        if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
+        else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
+        else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
+    };
+    int item = first, stage = 0;
+    while (item < last) {
+        bool column_done = false;
+        switch (stage) {
+/* stage S's item, unless a column finished before it in this pass */
+#define W4A16_STAGE_CASE(S)                                                         \
+    case S:                                                                         \
+        if constexpr (S < STAGES) {                                                 \
+            if (!column_done && item < last) {                                      \
+                run_item(w4a16_stage_tag<S>(), item);                               \
+                column_done = kt == p.k_tiles - 1 || item == last - 1;              \
+                if (!column_done) {                                                 \
+                    fresh = 0;                                                      \
+                    w4a16_next_tile(p, &nt, &kt);                                   \
+                }                                                                   \
+                item++;                                                             \
+                stage = (S + 1) % STAGES;                                           \
+            }                                                                       \
+        }                                                                           \
+        [[fallthrough]];
+            W4A16_STAGE_CASE(0)
+            W4A16_STAGE_CASE(1)
+            W4A16_STAGE_CASE(2)
+            W4A16_STAGE_CASE(3)
+            W4A16_STAGE_CASE(4)
+            W4A16_STAGE_CASE(5)
+            W4A16_STAGE_CASE(6)
+            W4A16_STAGE_CASE(7)
+#undef W4A16_STAGE_CASE
+        default:
+            break;
+        }
+        if (column_done) {
+            if constexpr (SWAP == 2) wgmma_wait<0>(); /* acc is final once every group is done */
+            w4a16_epilogue<ROWS, MBW, NJ, WM, BF16, SWAP>(p, nt, m0, acc, last_flag);
+            if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
+            fresh = 1;
             w4a16_next_tile(p, &nt, &kt);
         }
     }
