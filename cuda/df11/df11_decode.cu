@@ -382,17 +382,26 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
          * asks for step s + ahead's bytes, in the last `ahead` steps for the
          * next chunk's first ones (when that chunk exists whole; else for
          * nothing) */
-        int step = 0;
-        for (; step < a.steps - ahead && !bad; step++, raw += 32, dst += 32) {
-            if (asks) prefetch_global_l1(raw + 32 * ahead);
-            bad = !df11_whole_step<STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, dst);
+        /* counted down (one register); when it runs at all, ahead is the
+         * constant (an immediate offset) */
+        for (int left = a.steps - ahead; left > 0; left--, raw += 32, dst += 32) {
+            if (asks) prefetch_global_l1(raw + 32 * TSR_DF11_PREFETCH_STEPS);
+            if (!df11_whole_step<STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, dst)) {
+                bad = true;
+                break;
+            }
         }
-        df11_prefetch_chunk_head(a, next, lane);
-        const bool next_asks = asks && next < a.chunks && first + (next - chunk + 1) * count <= a.symbols;
-        const unsigned long long *pf = (const unsigned long long *)(a.raw + first + (next - chunk) * count) + lane;
-        for (; step < a.steps && !bad; step++, raw += 32, dst += 32, pf += 32) {
-            if (next_asks) prefetch_global_l1(pf);
-            bad = !df11_whole_step<STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, dst);
+        if (!bad) {
+            df11_prefetch_chunk_head(a, next, lane);
+            const bool next_asks = asks && next < a.chunks && first + (next - chunk + 1) * count <= a.symbols;
+            const unsigned long long *pf = (const unsigned long long *)(a.raw + first + (next - chunk) * count) + lane;
+            for (int left = ahead; left > 0; left--, raw += 32, dst += 32, pf += 32) {
+                if (next_asks) prefetch_global_l1(pf);
+                if (!df11_whole_step<STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, dst)) {
+                    bad = true;
+                    break;
+                }
+            }
         }
         if (!bad) bad = !df11_pair_done(&rd);
         if (bad) df11_report(a.status, (unsigned)chunk, (unsigned)lane);
