@@ -683,20 +683,18 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     while (item < last) {
         bool column_done = false;
         switch (stage) {
-/* stage S's item, unless a column finished before it in this pass */
+/* stage S's item; a finished column leaves the switch for the epilogue */
 #define W4A16_STAGE_CASE(S)                                                         \
     case S:                                                                         \
         if constexpr (S < STAGES) {                                                 \
-            if (!column_done && item < last) {                                      \
-                run_item(w4a16_stage_tag<S>(), item);                               \
-                column_done = kt == p.k_tiles - 1 || item == last - 1;              \
-                if (!column_done) {                                                 \
-                    fresh = 0;                                                      \
-                    w4a16_next_tile(p, &nt, &kt);                                   \
-                }                                                                   \
-                item++;                                                             \
-                stage = (S + 1) % STAGES;                                           \
-            }                                                                       \
+            if (item >= last) break;                                                \
+            run_item(w4a16_stage_tag<S>(), item);                                   \
+            stage = (S + 1) % STAGES;                                               \
+            item++;                                                                 \
+            column_done = kt == p.k_tiles - 1 || item == last;                      \
+            if (column_done) break;                                                 \
+            fresh = 0;                                                              \
+            w4a16_next_tile(p, &nt, &kt);                                           \
         }                                                                           \
         [[fallthrough]];
             W4A16_STAGE_CASE(0)
