@@ -9,6 +9,8 @@
 #   TSR_SUITE_TUNE=1 perf/gpu_suite.sh   also ktune (TSR_SUITE_TUNE_MODEL, llama3-8b)
 #   TSR_SUITE_EMU=1 perf/gpu_suite.sh    also the emulated suites (CI runs them anyway)
 #   TSR_SUITE_NO_DF11=1 perf/gpu_suite.sh  without the DFloat11 benchmarks (a W4A16-only rerun)
+#   TSR_SUITE_BASELINE=perf/results/...[:...] perf/gpu_suite.sh  also compare.md:
+#                                        every row against those earlier runs (perf/compare_runs.py)
 # cmocka: if pkg-config cannot find it and .debs/ holds Debian's libcmocka .debs
 # (perf/gpu_suite_prepare.sh fetches them), they are unpacked into /tmp.
 set -uo pipefail
@@ -124,13 +126,28 @@ if [ -n "${TSR_SUITE_TUNE:-}" ]; then
   lim 120 build-gpu/tools/ktune bench --model "${TSR_SUITE_TUNE_MODEL:-llama3-8b}" --dtype f16 >"$dest/ktune_bench.md" 2>&1 || status=1
   say "ktune tune + bench done (cache in $dest/tuning)"
 fi
+if [ -n "${TSR_SUITE_BASELINE:-}" ]; then
+  # row by row against earlier runs (results folders, e.g. committed under
+  # perf/results; several separated by ':', each compared in turn): the
+  # speedup of each row and the peers' drift
+  : >"$dest/compare.md"
+  IFS=: read -r -a bases <<<"$TSR_SUITE_BASELINE"
+  for b in "${bases[@]}"; do
+    echo "# against $b" >>"$dest/compare.md"
+    if python3 perf/compare_runs.py "$b" "$dest" >>"$dest/compare.md" 2>>"$log"; then
+      say "compared with $b: $dest/compare.md"
+    else
+      say "nothing compared with $b (see the log)"
+    fi
+  done
+fi
 
 {
   echo "# GPU suite $stamp"
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"
