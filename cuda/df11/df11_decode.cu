@@ -363,10 +363,10 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
     /* The common case: every element of the chunk exists and lies in one
      * tensor, whose destination is 16-byte aligned where the chunk starts
      * (then at every group: they are 512 bytes apart). Its steps need no
-     * position arithmetic, tensor search or store checks: about 100
-     * instructions a step fewer than the general loop below, which on its own
-     * issued as many as the 8 codes (sm_90a SASS; docs/df11.md). The test is
-     * the same for every lane. */
+     * position arithmetic, tensor search or store checks: about 144
+     * instructions a step where the general loop below issues about 255, of
+     * which about 105 are not decoding (sm_90a SASS; docs/df11.md). The test
+     * is the same for every lane. */
     int t = 0;
     tsr_df11_dest_t d;
     const uint64_t first = tsr_df11_position(chunk, a.steps, 0, 0, 0), count = tsr_df11_position(1, a.steps, 0, 0, 0);
@@ -378,12 +378,11 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
          * starts a 128-byte line (the same lanes every step and chunk: steps
          * are 256 bytes apart) */
         const bool asks = lane == 0 || ((uintptr_t)raw & 127) == 0;
-        /* two loops, so that neither tests per step where it asks: step s
+        /* Two loops, so that neither tests per step where it asks: step s
          * asks for step s + ahead's bytes, in the last `ahead` steps for the
          * next chunk's first ones (when that chunk exists whole; else for
-         * nothing) */
-        /* counted down (one register); when it runs at all, ahead is the
-         * constant (an immediate offset) */
+         * nothing). Counted down (one register); where the first loop runs
+         * at all, ahead is the constant (an immediate offset). */
         for (int left = a.steps - ahead; left > 0; left--, raw += 32, dst += 32) {
             if (asks) prefetch_global_l1(raw + 32 * TSR_DF11_PREFETCH_STEPS);
             if (!df11_whole_step<STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, dst)) {
@@ -394,7 +393,7 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
         if (!bad) {
             df11_prefetch_chunk_head(a, next, lane);
             const bool next_asks = asks && next < a.chunks && first + (next - chunk + 1) * count <= a.symbols;
-            const unsigned long long *pf = (const unsigned long long *)(a.raw + first + (next - chunk) * count) + lane;
+            const unsigned long long *pf = next_asks ? (const unsigned long long *)(a.raw + first + (next - chunk) * count) + lane : raw;
             for (int left = ahead; left > 0; left--, raw += 32, dst += 32, pf += 32) {
                 if (next_asks) prefetch_global_l1(pf);
                 if (!df11_whole_step<STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, dst)) {

@@ -659,9 +659,9 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
      * run in a switch that falls through the stages (entered at the stage
      * after the last epilogue) and leaves it when a column is done. Inlined
      * into every stage, the ~550-instruction epilogue made the decode
-     * kernel 7,000 instructions long, its 8 hot stretches of ~160 spread
-     * 9 KB apart (run 15's profile of configuration 6: a warp stalled 1.24
-     * cycles of every 7.75 for want of an instruction). */
+     * kernel 6,900 instructions long, its 8 stretches of ~190 each 9 KB from
+     * the next (run 15's profile of configuration 6: a warp stalled 1.24
+     * cycles of every 7.75 for want of an instruction); now 3,000. */
     auto run_item = [&](auto stage_tag, int item) {
         constexpr int s = w4a16_stage_of(stage_tag);
         cp_async_wait<AHEAD - 1>();
