@@ -135,22 +135,27 @@ template <int ROWS, int ALIGN = 16> struct w4a16_stage_layout {
  * 2026-11-22-h100), so per-item address arithmetic (64-bit multiplies, a
  * signed modulo, re-read thread indices) is time, not just code. */
 struct w4a16_loader {
-    const unsigned char *a;     /* this thread's first activation chunk at k-tile kt */
+    /* this thread's first activation chunk and its k: at k-tile kt for the
+     * tiles of more than 16 rows (every thread copies activations every
+     * item); at k-tile 0 for the decode tiles, whose activations warp 0
+     * alone copies, finding k-tile kt's from there (the other warps then
+     * skip the update, ~6 instructions an item, nvdisasm) */
+    const unsigned char *a;
+    int col;
     const uint32_t *w;          /* this thread's 16 weight bytes of the item (nt, kt) */
     const unsigned char *scale; /* this lane's 16 bytes of scales at group 0, n-tile 0 (warp 1 copies them) */
-    int col;                    /* k of this thread's activation chunk at k-tile kt */
     int nt, kt;                 /* the item loaded next */
     int row0, smem_a0;
 };
 
-TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
+template <int ROWS> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
 {
     w4a16_loader ld;
     const int tid = threadIdx.x, r = tid >> 3, ch = tid & 7;
     ld.nt = item / p.k_tiles;
     ld.kt = item % p.k_tiles;
     ld.row0 = m0 + r;
-    ld.col = ld.kt * TSR_W4A16_TILE_K + ch * 8;
+    ld.col = (ROWS > 16 ? ld.kt * TSR_W4A16_TILE_K : 0) + ch * 8;
     ld.a = (const unsigned char *)p.a + ((size_t)ld.row0 * p.k + ld.col) * 2;
     ld.w = p.qweight + (size_t)item * TSR_W4A16_TILE_WORDS + tid * 4;
     /* group gi of a k-tile (two of them at group size 32) comes from lanes 16 gi .. 16 gi + 15 of warp 1 */
@@ -172,8 +177,8 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * when the kernel starts, w4a16_zero_rows_past_m); k past the end is
      * zero-filled without being read. */
     constexpr int A_CHUNKS = ROWS * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
-    const bool ok = ld.col < p.k;
     if (ROWS > 16) {
+        const bool ok = ld.col < p.k;
 #pragma unroll
         for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
             if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
@@ -197,11 +202,13 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
     const int ngroups = p.group_size == 32 ? 2 : 1;
     if (ROWS <= 16 && warp == 0) {
         const int r = lane >> 3, ch = lane & 7;
+        const bool in_k = ld.col + ld.kt * TSR_W4A16_TILE_K < p.k; /* ld.a and ld.col are at k-tile 0 here */
+        const unsigned char *const a = ld.a + ld.kt * (TSR_W4A16_TILE_K * 2);
 #pragma unroll
         for (int i = 0; i < ROWS / 4; i++) {
             if (ld.row0 + 4 * i >= p.m) break;
-            const void *src = ok ? ld.a + (size_t)i * 4 * p.k * 2 : p.a;
-            cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, ok ? 16 : 0);
+            const void *src = in_k ? a + (size_t)i * 4 * p.k * 2 : p.a;
+            cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, in_k ? 16 : 0);
         }
     } else if (warp == 1) {
         const int g0 = (ld.kt * TSR_W4A16_TILE_K) >> p.group_shift;
@@ -243,14 +250,16 @@ TSR_DEVICE void w4a16_next_tile(const tsr_w4a16_launch_args_t &p, int *nt, int *
 }
 
 /* The loader to the item after (nt, kt): its pointers follow the tile, the
- * activation chunk back to k-tile 0 when a new n-tile starts. */
-TSR_DEVICE void w4a16_loader_next(const tsr_w4a16_launch_args_t &p, w4a16_loader *ld)
+ * activation chunk (ROWS > 16) back to k-tile 0 when a new n-tile starts. */
+template <int ROWS> TSR_DEVICE void w4a16_loader_next(const tsr_w4a16_launch_args_t &p, w4a16_loader *ld)
 {
     ld->w += TSR_W4A16_TILE_WORDS;
     w4a16_next_tile(p, &ld->nt, &ld->kt);
-    const int back = ld->kt == 0 ? p.k_tiles - 1 : -1; /* k-tiles to step back */
-    ld->a -= (ptrdiff_t)back * TSR_W4A16_TILE_K * 2;
-    ld->col -= back * TSR_W4A16_TILE_K;
+    if constexpr (ROWS > 16) {
+        const int back = ld->kt == 0 ? p.k_tiles - 1 : -1; /* k-tiles to step back */
+        ld->a -= (ptrdiff_t)back * TSR_W4A16_TILE_K * 2;
+        ld->col -= back * TSR_W4A16_TILE_K;
+    }
 }
 
 /* The warp grid of a block: WM warps along m, 8/WM along n. Warp `warp` owns
@@ -627,7 +636,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
     int fresh = 1;
     uint32_t a_regs[SWAP == 2 ? 4 : 1][4];
-    w4a16_loader ld = w4a16_make_loader(p, m0, first);
+    w4a16_loader ld = w4a16_make_loader<ROWS>(p, m0, first);
     w4a16_zero_rows_past_m<ROWS, STAGES, ALIGN>(p, m0, smem);
     /* the tile of the item computed, advanced by one each step: two divisions
      * per block, none per item */
@@ -645,7 +654,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     for (int s = 0; s < AHEAD; s++) {
         if (first + s < last) {
             w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes);
-            w4a16_loader_next(p, &ld);
+            w4a16_loader_next<ROWS>(p, &ld);
         }
         cp_async_commit();
     }
@@ -672,7 +681,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
         __syncthreads();
         if (item + AHEAD < last) {
             w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD) % STAGES) * L::bytes);
-            w4a16_loader_next(p, &ld);
+            w4a16_loader_next<ROWS>(p, &ld);
         }
         cp_async_commit();
         if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
