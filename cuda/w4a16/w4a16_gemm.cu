@@ -146,12 +146,24 @@ struct w4a16_loader {
     const unsigned char *scale; /* this lane's 16 bytes of scales at group 0, n-tile 0 (warp 1 copies them) */
     int nt, kt;                 /* the item loaded next */
     int row0, smem_a0;
+    int role;                   /* what else this thread copies each item (w4a16_load_stage); 0: nothing */
 };
 
-template <int ROWS> TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
+/* Besides its weights, what a thread copies (w4a16_load_stage). */
+#define TSR_W4A16_COPIES_A 1 /* warp 0 of the decode tiles: the activations */
+#define TSR_W4A16_COPIES_S 2 /* warp 1, lanes 0..15 (0..31 at group size 32): the scales */
+#define TSR_W4A16_COPIES_Z 3 /* warp 2, lanes 0..3 (0..7): the zero points */
+
+template <int ROWS, int HAS_Z>
+TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
 {
     w4a16_loader ld;
     const int tid = threadIdx.x, r = tid >> 3, ch = tid & 7;
+    const int warp = tid >> 5, lane = tid & 31, ngroups = p.group_size == 32 ? 2 : 1;
+    ld.role = ROWS <= 16 && warp == 0          ? TSR_W4A16_COPIES_A
+              : warp == 1 && lane < 16 * ngroups ? TSR_W4A16_COPIES_S
+              : HAS_Z && warp == 2 && lane < 4 * ngroups ? TSR_W4A16_COPIES_Z
+                                                         : 0;
     ld.nt = item / p.k_tiles;
     ld.kt = item % p.k_tiles;
     ld.row0 = m0 + r;
@@ -197,10 +209,12 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * scheduler the block's slowest. Warp 0: the activations of the 16-row
      * decode tile (ROWS/4 rounds of 4 rows; decode has few rows below m); warp 1:
      * the scales of the one or two groups this k-tile touches; warp 2: their
-     * zeros. */
-    const int warp = tid >> 5, lane = tid & 31;
-    const int ngroups = p.group_size == 32 ? 2 : 1;
-    if (ROWS <= 16 && warp == 0) {
+     * zeros. Who does what is decided once (ld.role): the threads with
+     * nothing more to copy skip it all with one test (the per-item tests of
+     * warp, lane and group size were ~7 instructions for every warp). */
+    if (!ld.role) return;
+    const int lane = tid & 31;
+    if (ROWS <= 16 && ld.role == TSR_W4A16_COPIES_A) {
         const int r = lane >> 3, ch = lane & 7;
         const bool in_k = ld.col + ld.kt * TSR_W4A16_TILE_K < p.k; /* ld.a and ld.col are at k-tile 0 here */
         const unsigned char *const a = ld.a + ld.kt * (TSR_W4A16_TILE_K * 2);
@@ -210,16 +224,13 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
             const void *src = in_k ? a + (size_t)i * 4 * p.k * 2 : p.a;
             cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, in_k ? 16 : 0);
         }
-    } else if (warp == 1) {
+    } else if (ld.role == TSR_W4A16_COPIES_S) {
         const int g0 = (ld.kt * TSR_W4A16_TILE_K) >> p.group_shift;
-        if (lane < 16 * ngroups)
-            cp_async_16_zfill(st + L::s_offset + lane * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
-    } else if (HAS_Z && warp == 2) {
+        cp_async_16_zfill(st + L::s_offset + lane * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
+    } else if (HAS_Z && ld.role == TSR_W4A16_COPIES_Z) {
         const int g0 = (ld.kt * TSR_W4A16_TILE_K) >> p.group_shift;
-        if (lane < 4 * ngroups) {
-            const unsigned char *src = p.zeros + (size_t)(g0 + lane / 4) * (p.n_padded / 2) + ld.nt * (TSR_W4A16_TILE_N / 2) + (lane % 4) * 16;
-            cp_async_16_zfill(st + L::z_offset + lane * 16, src, 16);
-        }
+        const unsigned char *src = p.zeros + (size_t)(g0 + lane / 4) * (p.n_padded / 2) + ld.nt * (TSR_W4A16_TILE_N / 2) + (lane % 4) * 16;
+        cp_async_16_zfill(st + L::z_offset + lane * 16, src, 16);
     }
 }
 
@@ -636,7 +647,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
     int fresh = 1;
     uint32_t a_regs[SWAP == 2 ? 4 : 1][4];
-    w4a16_loader ld = w4a16_make_loader<ROWS>(p, m0, first);
+    w4a16_loader ld = w4a16_make_loader<ROWS, HAS_Z>(p, m0, first);
     w4a16_zero_rows_past_m<ROWS, STAGES, ALIGN>(p, m0, smem);
     /* the tile of the item computed, advanced by one each step: two divisions
      * per block, none per item */
