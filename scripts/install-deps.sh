@@ -35,6 +35,10 @@ if command -v clang >/dev/null 2>&1; then
   fi
 fi
 command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
+# Python's headers: the Python bindings (python_bindings_c/; skipped without them)
+if ! python3 -c "import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))" 2>/dev/null; then
+  need+=(python3-dev)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-deps: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
