@@ -52,17 +52,13 @@ static PyObject *raise_status(tsr_status_t st)
     return NULL;
 }
 
+/* Raises tessera.Error for a failed CUDA runtime call (status CUDA_ERROR). */
 static PyObject *raise_cuda(const char *what, cudaError_t e)
 {
-    PyObject *exc = PyObject_CallFunction(tsr_py_error, "s", cudaGetErrorString(e));
-    if (!exc) return NULL;
     PyObject *msg = PyUnicode_FromFormat("%s: %s", what, cudaGetErrorString(e));
     PyObject *code = PyLong_FromLong((long)TSR_STATUS_CUDA_ERROR);
-    if (msg && code) {
-        Py_DECREF(exc);
-        exc = PyObject_CallFunctionObjArgs(tsr_py_error, msg, NULL);
-        if (exc && PyObject_SetAttrString(exc, "status", code) == 0) PyErr_SetObject(tsr_py_error, exc);
-    }
+    PyObject *exc = msg ? PyObject_CallFunctionObjArgs(tsr_py_error, msg, NULL) : NULL;
+    if (exc && code && PyObject_SetAttrString(exc, "status", code) == 0) PyErr_SetObject(tsr_py_error, exc);
     Py_XDECREF(msg);
     Py_XDECREF(code);
     Py_XDECREF(exc);

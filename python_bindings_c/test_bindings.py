@@ -308,6 +308,12 @@ class Device(unittest.TestCase):
         with self.assertRaisesRegex(TypeError, "packed"):
             self.h.w4a16_gemm(l, m, ad, "nope", cd, ws, ws_bytes)
 
+    def test_cuda_error(self):
+        with self.assertRaises(tsr.Error) as e:
+            tsr.cuda_free(12345)  # never allocated
+        self.assertEqual(e.exception.status, tsr.STATUS_CUDA_ERROR)
+        self.assertIn("cudaFree", str(e.exception))
+
     def test_closed_handle(self):
         h = tsr.Handle()
         h.close()
