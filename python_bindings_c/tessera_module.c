@@ -117,6 +117,13 @@ static PyObject *py_version(PyObject *self, PyObject *args)
     return PyLong_FromLong(tsr_version());
 }
 
+static PyObject *py_w4a16_config_count(PyObject *self, PyObject *args)
+{
+    (void)self;
+    (void)args;
+    return PyLong_FromLong(tsr_w4a16_config_count());
+}
+
 static PyObject *py_cuda_malloc(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -554,6 +561,27 @@ static void *aligned_scratch(size_t bytes)
     return aligned_alloc(16, (bytes + 15) / 16 * 16);
 }
 
+/* The source description both packers take, from the layout and the
+ * format / scales-dtype names (pointers left NULL). */
+static int init_source(const tsr_w4a16_layout_t *l, const char *fmt, const char *sdt, int minus_one, tsr_w4a16_source_t *src)
+{
+    tsr_w4a16_source_init(src);
+    if (!strcmp(fmt, "gptq")) src->format = TSR_W4A16_FORMAT_GPTQ;
+    else if (!strcmp(fmt, "awq")) src->format = TSR_W4A16_FORMAT_AWQ;
+    else if (!strcmp(fmt, "plain")) src->format = TSR_W4A16_FORMAT_PLAIN;
+    else {
+        PyErr_Format(PyExc_ValueError, "format='%s' must be 'gptq', 'awq' or 'plain'", fmt);
+        return -1;
+    }
+    src->scales_dtype = l->dtype;
+    if (sdt && parse_dtype(sdt, &src->scales_dtype, "scales_dtype")) return -1;
+    src->k = l->k;
+    src->n = l->n;
+    src->group_size = l->group_size;
+    src->gptq_zeros_minus_one = minus_one;
+    return 0;
+}
+
 /* w4a16_pack_host(layout, qweight, scales, format='gptq', qzeros=None,
  * g_idx=None, scales_dtype=None, gptq_zeros_minus_one=True) -> bytearray of
  * layout.total_bytes. The source sizes the layout implies are checked first. */
@@ -567,19 +595,8 @@ static PyObject *py_w4a16_pack_host(PyObject *self, PyObject *args, PyObject *kw
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|sOOzp:w4a16_pack_host", names, &lobj, &qw, &sc, &fmt, &qz, &gi, &sdt, &minus_one))
         return NULL;
     const tsr_w4a16_layout_t *l = get_layout(lobj);
-    if (!l) return NULL;
     tsr_w4a16_source_t src;
-    tsr_w4a16_source_init(&src);
-    if (!strcmp(fmt, "gptq")) src.format = TSR_W4A16_FORMAT_GPTQ;
-    else if (!strcmp(fmt, "awq")) src.format = TSR_W4A16_FORMAT_AWQ;
-    else if (!strcmp(fmt, "plain")) src.format = TSR_W4A16_FORMAT_PLAIN;
-    else return PyErr_Format(PyExc_ValueError, "format='%s' must be 'gptq', 'awq' or 'plain'", fmt);
-    src.scales_dtype = l->dtype;
-    if (sdt && parse_dtype(sdt, &src.scales_dtype, "scales_dtype")) return NULL;
-    src.k = l->k;
-    src.n = l->n;
-    src.group_size = l->group_size;
-    src.gptq_zeros_minus_one = minus_one;
+    if (!l || init_source(l, fmt, sdt, minus_one, &src)) return NULL;
     const Py_ssize_t k = l->k, n = l->n, groups = (l->k + l->group_size - 1) / l->group_size;
     const Py_ssize_t qw_need = k * n / 2; /* 4 bits a weight in every format */
     const Py_ssize_t qz_need = src.format == TSR_W4A16_FORMAT_PLAIN ? groups * n : groups * n / 2;
@@ -766,16 +783,103 @@ static PyObject *handle_w4a16_can_implement(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* w4a16_gemm(layout, m, a, packed, c, workspace, workspace_bytes, bias=None,
- * stream=0): device addresses, as tsr_w4a16_gemm takes them. */
-static PyObject *handle_w4a16_gemm(PyObject *self, PyObject *args, PyObject *kw)
+/* w4a16_pack_device(layout, qweight, scales, packed, format='gptq',
+ * qzeros=None, g_idx=None, scales_dtype=None, gptq_zeros_minus_one=True,
+ * stream=0): qweight, scales, qzeros and packed are device addresses (their
+ * sizes are the caller's to get right, as in C); g_idx a host buffer of k
+ * int32, checked. */
+static PyObject *handle_w4a16_pack_device(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"layout", "m", "a", "packed", "c", "workspace", "workspace_bytes", "bias", "stream", NULL};
-    PyObject *lobj, *ao, *po, *co, *wo, *bo = Py_None, *so = Py_None;
-    int m;
-    Py_ssize_t ws_bytes;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OiOOOOn|OO:w4a16_gemm", names, &lobj, &m, &ao, &po, &co, &wo, &ws_bytes, &bo, &so))
+    static char *names[] = {"layout", "qweight", "scales", "packed", "format", "qzeros", "g_idx", "scales_dtype",
+                            "gptq_zeros_minus_one", "stream", NULL};
+    PyObject *lobj, *qo, *so, *po, *zo = Py_None, *go = Py_None, *sto = Py_None;
+    const char *fmt = "gptq", *sdt = NULL;
+    int minus_one = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO|sOOzpO:w4a16_pack_device", names, &lobj, &qo, &so, &po, &fmt, &zo, &go, &sdt,
+                                     &minus_one, &sto))
         return NULL;
+    tsr_handle_t h = live(self);
+    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    tsr_w4a16_source_t src;
+    if (!l || init_source(l, fmt, sdt, minus_one, &src)) return NULL;
+    void *q, *sc, *z, *p, *st_ptr;
+    if (get_address(qo, &q, "qweight") || get_address(so, &sc, "scales") || get_address(zo, &z, "qzeros") ||
+        get_address(po, &p, "packed") || get_address(sto, &st_ptr, "stream"))
+        return NULL;
+    src.qweight = q;
+    src.scales = sc;
+    src.qzeros = z;
+    Py_buffer bg;
+    int hg = 0;
+    if (go != Py_None) {
+        if (get_buffer(go, &bg, 0, (Py_ssize_t)l->k * 4, "g_idx")) return NULL;
+        hg = 1;
+        src.g_idx = (const int32_t *)bg.buf;
+    }
+    tsr_status_t st;
+    Py_BEGIN_ALLOW_THREADS
+    st = tsr_w4a16_pack_device(h, &src, l, p, (cudaStream_t)st_ptr);
+    Py_END_ALLOW_THREADS
+    if (hg) PyBuffer_Release(&bg);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
+/* w4a16_dequantize(layout, packed, w, stream=0): w [k][n] of the layout's dtype. */
+static PyObject *handle_w4a16_dequantize(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"layout", "packed", "w", "stream", NULL};
+    PyObject *lobj, *po, *wo, *so = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|O:w4a16_dequantize", names, &lobj, &po, &wo, &so)) return NULL;
+    tsr_handle_t h = live(self);
+    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    if (!l) return NULL;
+    void *p, *w, *s;
+    if (get_address(po, &p, "packed") || get_address(wo, &w, "w") || get_address(so, &s, "stream")) return NULL;
+    tsr_status_t st = tsr_w4a16_dequantize(h, l, p, w, (cudaStream_t)s);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
+/* w4a16_query_config(layout, m) -> the configuration id tsr_w4a16_gemm would
+ * use (TSR_W4A16_ROUTE_DENSE, -1, for the opt-in dense route). */
+static PyObject *handle_w4a16_query_config(PyObject *self, PyObject *args)
+{
+    PyObject *lobj;
+    int m, id = 0;
+    if (!PyArg_ParseTuple(args, "Oi:w4a16_query_config", &lobj, &m)) return NULL;
+    tsr_handle_t h = live(self);
+    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    if (!l) return NULL;
+    tsr_status_t st = tsr_w4a16_query_config(h, l, m, &id);
+    if (st) return raise_status(st);
+    return PyLong_FromLong(id);
+}
+
+static PyObject *handle_w4a16_config_supported(PyObject *self, PyObject *args)
+{
+    int id;
+    if (!PyArg_ParseTuple(args, "i:w4a16_config_supported", &id)) return NULL;
+    tsr_handle_t h = live(self);
+    if (!h) return NULL;
+    return PyBool_FromLong(tsr_w4a16_config_supported(h, id));
+}
+
+/* w4a16_gemm(layout, m, a, packed, c, workspace, workspace_bytes, bias=None,
+ * stream=0), and w4a16_gemm_config with `config` after workspace_bytes:
+ * device addresses, as tsr_w4a16_gemm(_config) takes them. */
+static PyObject *w4a16_gemm_call(PyObject *self, PyObject *args, PyObject *kw, int forced)
+{
+    static char *plain[] = {"layout", "m", "a", "packed", "c", "workspace", "workspace_bytes", "bias", "stream", NULL};
+    static char *with_config[] = {"layout", "m", "a", "packed", "c", "workspace", "workspace_bytes", "config", "bias", "stream", NULL};
+    PyObject *lobj, *ao, *po, *co, *wo, *bo = Py_None, *so = Py_None;
+    int m, config = 0;
+    Py_ssize_t ws_bytes;
+    const int ok = forced ? PyArg_ParseTupleAndKeywords(args, kw, "OiOOOOni|OO:w4a16_gemm_config", with_config, &lobj, &m, &ao, &po,
+                                                        &co, &wo, &ws_bytes, &config, &bo, &so)
+                          : PyArg_ParseTupleAndKeywords(args, kw, "OiOOOOn|OO:w4a16_gemm", plain, &lobj, &m, &ao, &po, &co, &wo,
+                                                        &ws_bytes, &bo, &so);
+    if (!ok) return NULL;
     tsr_handle_t h = live(self);
     const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
     if (!l) return NULL;
@@ -786,11 +890,15 @@ static PyObject *handle_w4a16_gemm(PyObject *self, PyObject *args, PyObject *kw)
     if (ws_bytes < 0) return PyErr_Format(PyExc_ValueError, "workspace_bytes=%zd must be >= 0", ws_bytes);
     tsr_status_t st;
     Py_BEGIN_ALLOW_THREADS
-    st = tsr_w4a16_gemm(h, l, m, a, p, b, c, w, (size_t)ws_bytes, (cudaStream_t)s);
+    st = forced ? tsr_w4a16_gemm_config(h, l, m, a, p, b, c, w, (size_t)ws_bytes, config, (cudaStream_t)s)
+                : tsr_w4a16_gemm(h, l, m, a, p, b, c, w, (size_t)ws_bytes, (cudaStream_t)s);
     Py_END_ALLOW_THREADS
     if (st) return raise_status(st);
     Py_RETURN_NONE;
 }
+
+static PyObject *handle_w4a16_gemm(PyObject *self, PyObject *args, PyObject *kw) { return w4a16_gemm_call(self, args, kw, 0); }
+static PyObject *handle_w4a16_gemm_config(PyObject *self, PyObject *args, PyObject *kw) { return w4a16_gemm_call(self, args, kw, 1); }
 
 /* df11_decode(container_dev, container, dests, workspace, workspace_bytes,
  * stream=0): container is the host copy (parsed for the layout), dests one
@@ -867,6 +975,14 @@ static PyMethodDef handle_methods[] = {
     {"w4a16_can_implement", handle_w4a16_can_implement, METH_VARARGS, "None, or raises Error with the rule that fails."},
     {"w4a16_gemm", (PyCFunction)(void (*)(void))handle_w4a16_gemm, METH_VARARGS | METH_KEYWORDS,
      "C = A * W (+ bias) on device addresses (tsr_w4a16_gemm)."},
+    {"w4a16_pack_device", (PyCFunction)(void (*)(void))handle_w4a16_pack_device, METH_VARARGS | METH_KEYWORDS,
+     "Repacks a checkpoint tensor already in device memory (tsr_w4a16_pack_device)."},
+    {"w4a16_dequantize", (PyCFunction)(void (*)(void))handle_w4a16_dequantize, METH_VARARGS | METH_KEYWORDS,
+     "The dense [k][n] weight of a packed blob (tsr_w4a16_dequantize)."},
+    {"w4a16_query_config", handle_w4a16_query_config, METH_VARARGS, "The configuration w4a16_gemm would use for m rows."},
+    {"w4a16_config_supported", handle_w4a16_config_supported, METH_VARARGS, "Whether configuration id runs on this device."},
+    {"w4a16_gemm_config", (PyCFunction)(void (*)(void))handle_w4a16_gemm_config, METH_VARARGS | METH_KEYWORDS,
+     "w4a16_gemm with the configuration given."},
     {"df11_decode", (PyCFunction)(void (*)(void))handle_df11_decode, METH_VARARGS | METH_KEYWORDS,
      "One-launch GPU decode of a container already in device memory."},
     {"df11_decode_status", (PyCFunction)(void (*)(void))handle_df11_decode_status, METH_VARARGS | METH_KEYWORDS,
@@ -886,6 +1002,7 @@ static PyTypeObject handle_type = {
 /* ---- module ---------------------------------------------------------------------------- */
 static PyMethodDef module_methods[] = {
     {"version", py_version, METH_NOARGS, "tsr_version() of the linked library."},
+    {"w4a16_config_count", py_w4a16_config_count, METH_NOARGS, "How many W4A16 configurations exist (ids 0 .. count-1)."},
     {"cuda_malloc", py_cuda_malloc, METH_VARARGS, "cudaMalloc(bytes) -> device address."},
     {"cuda_free", py_cuda_free, METH_O, "cudaFree(address)."},
     {"cuda_memset", py_cuda_memset, METH_VARARGS, "cudaMemset(address, value, bytes)."},

@@ -308,6 +308,58 @@ class Device(unittest.TestCase):
         with self.assertRaisesRegex(TypeError, "packed"):
             self.h.w4a16_gemm(l, m, ad, "nope", cd, ws, ws_bytes)
 
+    def test_w4a16_device_pack_dequantize_configs(self):
+        k, n, g, m = 128, 128, 32, 2
+        groups = k // g
+        q, scales, zeros = plain_source(self.rng, k, n, groups)
+        l = tsr.w4a16_layout(k, n, group_size=g, has_zeros=True)
+        host_packed = tsr.w4a16_pack_host(l, q, scales, format="plain", qzeros=zeros)
+        qd, sd, zd = self.alloc(len(q)), self.alloc(len(scales) * 2), self.alloc(len(zeros))
+        tsr.cuda_memcpy_htod(qd, q)
+        tsr.cuda_memcpy_htod(sd, scales)
+        tsr.cuda_memcpy_htod(zd, zeros)
+        pd = self.alloc(l.total_bytes, 0x5A)
+        self.h.w4a16_pack_device(l, qd, sd, pd, format="plain", qzeros=zd)
+        tsr.cuda_synchronize()
+        dev_packed = bytearray(l.total_bytes)
+        tsr.cuda_memcpy_dtoh(dev_packed, pd)
+        self.assertEqual(bytes(dev_packed), bytes(host_packed))
+        # the dense weight: (q - z) * s rounded once to f16
+        wd = self.alloc(k * n * 2, 0xFF)
+        self.h.w4a16_dequantize(l, pd, wd)
+        tsr.cuda_synchronize()
+        w = array.array("H", bytes(k * n * 2))
+        tsr.cuda_memcpy_dtoh(w, wd)
+        for j in range(0, k, 7):
+            for c in range(n):
+                qv = (q[j * n // 2 + c // 2] >> (4 * (c % 2))) & 15
+                G = j // g
+                want = f16_bits((qv - zeros[G * n + c]) * f16_value(scales[G * n + c]))
+                self.assertEqual(w[j * n + c], want, "w[%d][%d]" % (j, c))
+        # the configuration the gemm picks, forced, gives the same bits
+        cfg = self.h.w4a16_query_config(l, m)
+        self.assertTrue(0 <= cfg < tsr.w4a16_config_count())
+        self.assertTrue(self.h.w4a16_config_supported(cfg))
+        a_h = array.array("H", (f16_bits(self.rng.uniform(-1, 1)) for _ in range(m * k)))
+        ad = self.alloc(len(a_h) * 2)
+        tsr.cuda_memcpy_htod(ad, a_h)
+        ws_bytes = self.h.w4a16_workspace_size(l, m)
+        ws = self.alloc(ws_bytes, 0)
+        c1, c2 = self.alloc(m * n * 2, 0xFF), self.alloc(m * n * 2, 0xFF)
+        self.h.w4a16_gemm(l, m, ad, pd, c1, ws, ws_bytes)
+        self.h.w4a16_gemm_config(l, m, ad, pd, c2, ws, ws_bytes, cfg)
+        tsr.cuda_synchronize()
+        r1, r2 = bytearray(m * n * 2), bytearray(m * n * 2)
+        tsr.cuda_memcpy_dtoh(r1, c1)
+        tsr.cuda_memcpy_dtoh(r2, c2)
+        self.assertEqual(r1, r2)
+        unsupported = [i for i in range(tsr.w4a16_config_count()) if not self.h.w4a16_config_supported(i)]
+        for i in unsupported[:1]:  # the sm_90 tiles on an sm_80 device
+            with self.assertRaises(tsr.Error) as e:
+                self.h.w4a16_gemm_config(l, m, ad, pd, c2, ws, ws_bytes, i)
+            self.assertEqual(e.exception.status, tsr.STATUS_UNSUPPORTED_ARCH)
+        self.assertFalse(self.h.w4a16_config_supported(tsr.w4a16_config_count()))
+
     def test_cuda_error(self):
         with self.assertRaises(tsr.Error) as e:
             tsr.cuda_free(12345)  # never allocated
