@@ -360,6 +360,38 @@ class Device(unittest.TestCase):
             self.assertEqual(e.exception.status, tsr.STATUS_UNSUPPORTED_ARCH)
         self.assertFalse(self.h.w4a16_config_supported(tsr.w4a16_config_count()))
 
+    def test_w4a16_dense_prefill_route(self):
+        k, n, g, m = 128, 128, 128, tsr.W4A16_DENSE_MIN_M
+        q, scales, zeros = plain_source(self.rng, k, n, 1)
+        l = tsr.w4a16_layout(k, n, group_size=g)
+        packed = tsr.w4a16_pack_host(l, q, scales, format="plain")
+        pd, ad = self.alloc(len(packed)), self.alloc(m * k * 2)
+        tsr.cuda_memcpy_htod(pd, packed)
+        tsr.cuda_memcpy_htod(ad, array.array("H", (f16_bits(self.rng.uniform(-1, 1)) for _ in range(m * k))))
+        h = tsr.Handle()
+        try:
+            kernel_cfg = h.w4a16_query_config(l, m)
+            self.assertGreaterEqual(kernel_cfg, 0)
+            h.w4a16_set_prefill(True)
+            self.assertEqual(h.w4a16_query_config(l, m), tsr.W4A16_ROUTE_DENSE)
+            self.assertGreaterEqual(h.w4a16_query_config(l, m - 1), 0)  # below the threshold: the kernel
+            ws_bytes = h.w4a16_workspace_size(l, m)
+            self.assertGreaterEqual(ws_bytes, k * n * 2)  # the dense weight lives there
+            ws = self.alloc(ws_bytes, 0)
+            dense, kern = self.alloc(m * n * 2, 0xFF), self.alloc(m * n * 2, 0xFF)
+            h.w4a16_gemm(l, m, ad, pd, dense, ws, ws_bytes)
+            h.w4a16_gemm_config(l, m, ad, pd, kern, ws, ws_bytes, kernel_cfg)  # always the kernel
+            tsr.cuda_synchronize()
+            r1, r2 = array.array("H", bytes(m * n * 2)), array.array("H", bytes(m * n * 2))
+            tsr.cuda_memcpy_dtoh(r1, dense)
+            tsr.cuda_memcpy_dtoh(r2, kern)
+            v1, v2 = [f16_value(x) for x in r1], [f16_value(x) for x in r2]
+            self.assertFalse(any(x != x for x in v1), "NaN left in the dense route's C")
+            largest = max(abs(x) for x in v2)
+            self.assertLess(max(abs(x - y) for x, y in zip(v1, v2)), 4e-3 * largest)
+        finally:
+            h.close()
+
     def test_cuda_error(self):
         with self.assertRaises(tsr.Error) as e:
             tsr.cuda_free(12345)  # never allocated
