@@ -17,6 +17,7 @@
 #include <Python.h>
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,11 +38,10 @@
 
 static PyObject *tsr_py_error; /* tessera.Error */
 
-/* Raises tessera.Error for a failed call: the library's message, status attached. */
-static PyObject *raise_status(tsr_status_t st)
+/* Raises tessera.Error(msg) with .status and .status_name attached. */
+static PyObject *raise_error(const char *msg, tsr_status_t st)
 {
-    const char *msg = tsr_last_error();
-    PyObject *exc = PyObject_CallFunction(tsr_py_error, "s", msg && *msg ? msg : tsr_status_string(st));
+    PyObject *exc = PyObject_CallFunction(tsr_py_error, "s", msg);
     if (!exc) return NULL;
     PyObject *code = PyLong_FromLong((long)st), *name = PyUnicode_FromString(tsr_status_string(st));
     if (code && name && PyObject_SetAttrString(exc, "status", code) == 0 && PyObject_SetAttrString(exc, "status_name", name) == 0)
@@ -52,17 +52,19 @@ static PyObject *raise_status(tsr_status_t st)
     return NULL;
 }
 
-/* Raises tessera.Error for a failed CUDA runtime call (status CUDA_ERROR). */
+/* A failed library call: its message (the argument, its value, the rule). */
+static PyObject *raise_status(tsr_status_t st)
+{
+    const char *msg = tsr_last_error();
+    return raise_error(msg && *msg ? msg : tsr_status_string(st), st);
+}
+
+/* A failed CUDA runtime call: status CUDA_ERROR. */
 static PyObject *raise_cuda(const char *what, cudaError_t e)
 {
-    PyObject *msg = PyUnicode_FromFormat("%s: %s", what, cudaGetErrorString(e));
-    PyObject *code = PyLong_FromLong((long)TSR_STATUS_CUDA_ERROR);
-    PyObject *exc = msg ? PyObject_CallFunctionObjArgs(tsr_py_error, msg, NULL) : NULL;
-    if (exc && code && PyObject_SetAttrString(exc, "status", code) == 0) PyErr_SetObject(tsr_py_error, exc);
-    Py_XDECREF(msg);
-    Py_XDECREF(code);
-    Py_XDECREF(exc);
-    return NULL;
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", what, cudaGetErrorString(e));
+    return raise_error(msg, TSR_STATUS_CUDA_ERROR);
 }
 
 /* A contiguous buffer of at least `need` bytes (need < 0: any size). */
@@ -161,34 +163,35 @@ static PyObject *py_cuda_memset(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* cuda_memcpy_htod(dst, src_buffer): all of the buffer to the device address. */
-static PyObject *py_memcpy_htod(PyObject *self, PyObject *args)
+/* cuda_memcpy_htod(dst, src_buffer) copies the whole host buffer to the
+ * device address; cuda_memcpy_dtoh(dst_buffer, src) fills the whole writable
+ * host buffer from it. */
+static PyObject *memcpy_call(PyObject *args, int to_device)
 {
-    (void)self;
     PyObject *dst, *src;
-    if (!PyArg_ParseTuple(args, "OO:cuda_memcpy_htod", &dst, &src)) return NULL;
+    if (!PyArg_ParseTuple(args, to_device ? "OO:cuda_memcpy_htod" : "OO:cuda_memcpy_dtoh", &dst, &src)) return NULL;
     void *p;
     Py_buffer b;
-    if (get_address(dst, &p, "dst") || get_buffer(src, &b, 0, -1, "src")) return NULL;
-    cudaError_t e = cudaMemcpy(p, b.buf, (size_t)b.len, cudaMemcpyHostToDevice);
+    if (get_address(to_device ? dst : src, &p, to_device ? "dst" : "src") ||
+        get_buffer(to_device ? src : dst, &b, !to_device, -1, to_device ? "src" : "dst"))
+        return NULL;
+    cudaError_t e = to_device ? cudaMemcpy(p, b.buf, (size_t)b.len, cudaMemcpyHostToDevice)
+                              : cudaMemcpy(b.buf, p, (size_t)b.len, cudaMemcpyDeviceToHost);
     PyBuffer_Release(&b);
-    if (e != cudaSuccess) return raise_cuda("cudaMemcpy (host to device)", e);
+    if (e != cudaSuccess) return raise_cuda(to_device ? "cudaMemcpy (host to device)" : "cudaMemcpy (device to host)", e);
     Py_RETURN_NONE;
 }
 
-/* cuda_memcpy_dtoh(dst_buffer, src): fills the whole writable buffer. */
+static PyObject *py_memcpy_htod(PyObject *self, PyObject *args)
+{
+    (void)self;
+    return memcpy_call(args, 1);
+}
+
 static PyObject *py_memcpy_dtoh(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *dst, *src;
-    if (!PyArg_ParseTuple(args, "OO:cuda_memcpy_dtoh", &dst, &src)) return NULL;
-    void *p;
-    Py_buffer b;
-    if (get_address(src, &p, "src") || get_buffer(dst, &b, 1, -1, "dst")) return NULL;
-    cudaError_t e = cudaMemcpy(b.buf, p, (size_t)b.len, cudaMemcpyDeviceToHost);
-    PyBuffer_Release(&b);
-    if (e != cudaSuccess) return raise_cuda("cudaMemcpy (device to host)", e);
-    Py_RETURN_NONE;
+    return memcpy_call(args, 0);
 }
 
 static PyObject *py_cuda_synchronize(PyObject *self, PyObject *args)
@@ -722,6 +725,13 @@ static tsr_handle_t live(PyObject *self)
     return o->h;
 }
 
+/* The open handle and the W4A16Layout argument, or NULL with the error set. */
+static const tsr_w4a16_layout_t *live_layout(PyObject *self, PyObject *lobj, tsr_handle_t *h)
+{
+    *h = live(self);
+    return *h ? get_layout(lobj) : NULL;
+}
+
 static PyObject *handle_close(PyObject *self, PyObject *args)
 {
     (void)args;
@@ -761,8 +771,8 @@ static PyObject *handle_w4a16_workspace_size(PyObject *self, PyObject *args)
     PyObject *lobj;
     int m;
     if (!PyArg_ParseTuple(args, "Oi:w4a16_workspace_size", &lobj, &m)) return NULL;
-    tsr_handle_t h = live(self);
-    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    tsr_handle_t h;
+    const tsr_w4a16_layout_t *l = live_layout(self, lobj, &h);
     if (!l) return NULL;
     size_t bytes = 0;
     tsr_status_t st = tsr_w4a16_workspace_size(h, l, m, &bytes);
@@ -775,8 +785,8 @@ static PyObject *handle_w4a16_can_implement(PyObject *self, PyObject *args)
     PyObject *lobj;
     int m;
     if (!PyArg_ParseTuple(args, "Oi:w4a16_can_implement", &lobj, &m)) return NULL;
-    tsr_handle_t h = live(self);
-    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    tsr_handle_t h;
+    const tsr_w4a16_layout_t *l = live_layout(self, lobj, &h);
     if (!l) return NULL;
     tsr_status_t st = tsr_w4a16_can_implement(h, l, m);
     if (st) return raise_status(st);
@@ -798,8 +808,8 @@ static PyObject *handle_w4a16_pack_device(PyObject *self, PyObject *args, PyObje
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO|sOOzpO:w4a16_pack_device", names, &lobj, &qo, &so, &po, &fmt, &zo, &go, &sdt,
                                      &minus_one, &sto))
         return NULL;
-    tsr_handle_t h = live(self);
-    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    tsr_handle_t h;
+    const tsr_w4a16_layout_t *l = live_layout(self, lobj, &h);
     tsr_w4a16_source_t src;
     if (!l || init_source(l, fmt, sdt, minus_one, &src)) return NULL;
     void *q, *sc, *z, *p, *st_ptr;
@@ -831,8 +841,8 @@ static PyObject *handle_w4a16_dequantize(PyObject *self, PyObject *args, PyObjec
     static char *names[] = {"layout", "packed", "w", "stream", NULL};
     PyObject *lobj, *po, *wo, *so = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|O:w4a16_dequantize", names, &lobj, &po, &wo, &so)) return NULL;
-    tsr_handle_t h = live(self);
-    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    tsr_handle_t h;
+    const tsr_w4a16_layout_t *l = live_layout(self, lobj, &h);
     if (!l) return NULL;
     void *p, *w, *s;
     if (get_address(po, &p, "packed") || get_address(wo, &w, "w") || get_address(so, &s, "stream")) return NULL;
@@ -848,8 +858,8 @@ static PyObject *handle_w4a16_query_config(PyObject *self, PyObject *args)
     PyObject *lobj;
     int m, id = 0;
     if (!PyArg_ParseTuple(args, "Oi:w4a16_query_config", &lobj, &m)) return NULL;
-    tsr_handle_t h = live(self);
-    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    tsr_handle_t h;
+    const tsr_w4a16_layout_t *l = live_layout(self, lobj, &h);
     if (!l) return NULL;
     tsr_status_t st = tsr_w4a16_query_config(h, l, m, &id);
     if (st) return raise_status(st);
@@ -893,8 +903,8 @@ static PyObject *w4a16_gemm_call(PyObject *self, PyObject *args, PyObject *kw, i
                           : PyArg_ParseTupleAndKeywords(args, kw, "OiOOOOn|OO:w4a16_gemm", plain, &lobj, &m, &ao, &po, &co, &wo,
                                                         &ws_bytes, &bo, &so);
     if (!ok) return NULL;
-    tsr_handle_t h = live(self);
-    const tsr_w4a16_layout_t *l = h ? get_layout(lobj) : NULL;
+    tsr_handle_t h;
+    const tsr_w4a16_layout_t *l = live_layout(self, lobj, &h);
     if (!l) return NULL;
     void *a, *p, *c, *w, *b, *s;
     if (get_address(ao, &a, "a") || get_address(po, &p, "packed") || get_address(co, &c, "c") ||

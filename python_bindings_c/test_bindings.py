@@ -221,6 +221,20 @@ class Device(unittest.TestCase):
             tsr.cuda_memset(p, poison, nbytes)
         return p
 
+    def plain_weight(self, k, n, g, has_zeros=True):
+        """A random plain-format weight and its host pack: (layout, q, scales, zeros, packed)."""
+        q, scales, zeros = plain_source(self.rng, k, n, (k + g - 1) // g)
+        l = tsr.w4a16_layout(k, n, group_size=g, has_zeros=has_zeros)
+        packed = tsr.w4a16_pack_host(l, q, scales, format="plain", qzeros=zeros if has_zeros else None)
+        return l, q, scales, zeros, packed
+
+    def device_activations(self, m, k):
+        """Random f16 activations [m][k] on the device: (address, host bit patterns)."""
+        a_h = array.array("H", (f16_bits(self.rng.uniform(-1, 1)) for _ in range(m * k)))
+        ad = self.alloc(len(a_h) * 2)
+        tsr.cuda_memcpy_htod(ad, a_h)
+        return ad, a_h
+
     def test_device_info(self):
         d = self.h.device_info()
         self.assertGreaterEqual(d["cc"][0], 8)
@@ -263,17 +277,12 @@ class Device(unittest.TestCase):
 
     def test_w4a16_gemm(self):
         k, n, g, m = 256, 128, 64, 3
-        groups = k // g
-        q, scales, zeros = plain_source(self.rng, k, n, groups)
-        l = tsr.w4a16_layout(k, n, group_size=g, has_zeros=True)
-        packed = tsr.w4a16_pack_host(l, q, scales, format="plain", qzeros=zeros)
-        a_vals = [[self.rng.uniform(-1, 1) for _ in range(k)] for _ in range(m)]
-        a_h = array.array("H", (f16_bits(v) for row in a_vals for v in row))
+        l, q, scales, zeros, packed = self.plain_weight(k, n, g)
+        ad, a_h = self.device_activations(m, k)
         a_used = [[f16_value(a_h[r * k + j]) for j in range(k)] for r in range(m)]
-        pd, ad = self.alloc(len(packed)), self.alloc(len(a_h) * 2)
+        pd = self.alloc(len(packed))
         cd = self.alloc(m * n * 2, 0xFF)  # NaN everywhere until written
         tsr.cuda_memcpy_htod(pd, packed)
-        tsr.cuda_memcpy_htod(ad, a_h)
         self.h.w4a16_can_implement(l, m)
         ws_bytes = self.h.w4a16_workspace_size(l, m)
         ws = self.alloc(ws_bytes, 0)
@@ -310,10 +319,7 @@ class Device(unittest.TestCase):
 
     def test_w4a16_device_pack_dequantize_configs(self):
         k, n, g, m = 128, 128, 32, 2
-        groups = k // g
-        q, scales, zeros = plain_source(self.rng, k, n, groups)
-        l = tsr.w4a16_layout(k, n, group_size=g, has_zeros=True)
-        host_packed = tsr.w4a16_pack_host(l, q, scales, format="plain", qzeros=zeros)
+        l, q, scales, zeros, host_packed = self.plain_weight(k, n, g)
         qd, sd, zd = self.alloc(len(q)), self.alloc(len(scales) * 2), self.alloc(len(zeros))
         tsr.cuda_memcpy_htod(qd, q)
         tsr.cuda_memcpy_htod(sd, scales)
@@ -340,9 +346,7 @@ class Device(unittest.TestCase):
         cfg = self.h.w4a16_query_config(l, m)
         self.assertTrue(0 <= cfg < tsr.w4a16_config_count())
         self.assertTrue(self.h.w4a16_config_supported(cfg))
-        a_h = array.array("H", (f16_bits(self.rng.uniform(-1, 1)) for _ in range(m * k)))
-        ad = self.alloc(len(a_h) * 2)
-        tsr.cuda_memcpy_htod(ad, a_h)
+        ad, _ = self.device_activations(m, k)
         ws_bytes = self.h.w4a16_workspace_size(l, m)
         ws = self.alloc(ws_bytes, 0)
         c1, c2 = self.alloc(m * n * 2, 0xFF), self.alloc(m * n * 2, 0xFF)
@@ -362,12 +366,10 @@ class Device(unittest.TestCase):
 
     def test_w4a16_dense_prefill_route(self):
         k, n, g, m = 128, 128, 128, tsr.W4A16_DENSE_MIN_M
-        q, scales, zeros = plain_source(self.rng, k, n, 1)
-        l = tsr.w4a16_layout(k, n, group_size=g)
-        packed = tsr.w4a16_pack_host(l, q, scales, format="plain")
-        pd, ad = self.alloc(len(packed)), self.alloc(m * k * 2)
+        l, _, _, _, packed = self.plain_weight(k, n, g, has_zeros=False)
+        ad, _ = self.device_activations(m, k)
+        pd = self.alloc(len(packed))
         tsr.cuda_memcpy_htod(pd, packed)
-        tsr.cuda_memcpy_htod(ad, array.array("H", (f16_bits(self.rng.uniform(-1, 1)) for _ in range(m * k))))
         h = tsr.Handle()
         try:
             kernel_cfg = h.w4a16_query_config(l, m)

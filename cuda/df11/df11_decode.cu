@@ -402,42 +402,39 @@ TSR_DEVICE bool df11_decode_chunk(const tsr_df11_launch_args_t &a, const uint32_
                 }
             }
         }
-        if (!bad) bad = !df11_pair_done(&rd);
-        if (bad) df11_report(a.status, (unsigned)chunk, (unsigned)lane);
-        return !__any_sync(0xffffffffu, bad);
-    }
-
-    t = 0;
-    for (int step = 0; step < a.steps && !bad; step++) {
-        const uint64_t p0 = tsr_df11_position(chunk, a.steps, step, lane, 0);
-        if (p0 >= a.symbols) break;
-        /* the bytes `ahead` steps on: this chunk's, or the next chunk's first */
-        if (step + ahead < a.steps) df11_prefetch_raw(a, chunk, step + ahead, lane);
-        else if (next < a.chunks) df11_prefetch_raw(a, next, step + ahead - a.steps, lane);
-        if (step + ahead == a.steps) df11_prefetch_chunk_head(a, next, lane);
-        const int m = a.symbols - p0 < TSR_DF11_GROUP ? (int)(a.symbols - p0) : TSR_DF11_GROUP;
-        /* raw bytes and results live in 64-bit registers, not arrays, so that
-         * a partial group's run-time index does not move them to local memory */
-        uint64_t raw = 0;
-        if (m == TSR_DF11_GROUP) {
-            raw = ld_global((const unsigned long long *)(a.raw + p0)); /* p0 % 8 == 0, section 16-byte aligned */
-        } else {
-            for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
-        }
-        uint32_t w[4];
-        if (m == TSR_DF11_GROUP) df11_pair_group<1, STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, m, w);
-        else df11_pair_group<0, STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, m, w);
-        bad = rd.nbits < 0;
-        if (bad) break;
-        const uint64_t lo = w[0] | (uint64_t)w[1] << 32, hi = w[2] | (uint64_t)w[3] << 32;
-        /* 8 elements inside one tensor at a 16-byte-aligned address */
-        int found = df11_find(a, &t, p0, &d);
-        uint16_t *dst = found && d.ptr ? d.ptr + (p0 - d.offset) : NULL;
-        if (m == TSR_DF11_GROUP && dst && p0 + 8 <= d.offset + d.count && (uintptr_t)dst % 16 == 0) {
-            st_global((uint4 *)dst, make_uint4(w[0], w[1], w[2], w[3]));
-        } else {
-            for (int j = 0; j < m; j++)
-                df11_store_one(a, &t, p0 + j, (uint16_t)(j < 4 ? lo >> (16 * j) : hi >> (16 * (j - 4))));
+    } else { /* the general loop: any chunk */
+        t = 0;
+        for (int step = 0; step < a.steps && !bad; step++) {
+            const uint64_t p0 = tsr_df11_position(chunk, a.steps, step, lane, 0);
+            if (p0 >= a.symbols) break;
+            /* the bytes `ahead` steps on: this chunk's, or the next chunk's first */
+            if (step + ahead < a.steps) df11_prefetch_raw(a, chunk, step + ahead, lane);
+            else if (next < a.chunks) df11_prefetch_raw(a, next, step + ahead - a.steps, lane);
+            if (step + ahead == a.steps) df11_prefetch_chunk_head(a, next, lane);
+            const int m = a.symbols - p0 < TSR_DF11_GROUP ? (int)(a.symbols - p0) : TSR_DF11_GROUP;
+            /* raw bytes and results live in 64-bit registers, not arrays, so that
+             * a partial group's run-time index does not move them to local memory */
+            uint64_t raw = 0;
+            if (m == TSR_DF11_GROUP) {
+                raw = ld_global((const unsigned long long *)(a.raw + p0)); /* p0 % 8 == 0, section 16-byte aligned */
+            } else {
+                for (int j = 0; j < m; j++) raw |= (uint64_t)ld_global(a.raw + p0 + j) << (8 * j);
+            }
+            uint32_t w[4];
+            if (m == TSR_DF11_GROUP) df11_pair_group<1, STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, m, w);
+            else df11_pair_group<0, STAGE_WORDS != 0>(&rd, lut, a.code_bits, raw, m, w);
+            bad = rd.nbits < 0;
+            if (bad) break;
+            const uint64_t lo = w[0] | (uint64_t)w[1] << 32, hi = w[2] | (uint64_t)w[3] << 32;
+            /* 8 elements inside one tensor at a 16-byte-aligned address */
+            int found = df11_find(a, &t, p0, &d);
+            uint16_t *dst = found && d.ptr ? d.ptr + (p0 - d.offset) : NULL;
+            if (m == TSR_DF11_GROUP && dst && p0 + 8 <= d.offset + d.count && (uintptr_t)dst % 16 == 0) {
+                st_global((uint4 *)dst, make_uint4(w[0], w[1], w[2], w[3]));
+            } else {
+                for (int j = 0; j < m; j++)
+                    df11_store_one(a, &t, p0 + j, (uint16_t)(j < 4 ? lo >> (16 * j) : hi >> (16 * (j - 4))));
+            }
         }
     }
     /* a lane whose codes end before or after its substream does is as bad as an invalid code */
