@@ -470,6 +470,86 @@ static void test_barrier_and_dynamic_smem(void **state)
     cudaFree(d);
 }
 
+/* A producer warp and two consumer warps hand a two-slot ring through named
+ * barriers, as the warp-specialised W4A16 kernel does: slot s is full at
+ * barrier 1 + s (the producer arrives, the consumers wait) and empty at 3 + s
+ * (the consumers arrive, the producer waits before refilling it). `mode` 0 is
+ * that; the others plant a mistake for the emulation to catch (emulated
+ * build only): 1 the consumers arrive at "empty" before reading, 2 the
+ * producer arrives at "full" before writing, 3 a named barrier with id 0
+ * (at the end, so that the refused barrier leaves the hand-offs intact). */
+__global__ void named_pipeline_kernel(int mode, int rounds, const float *src, float *out)
+{
+    TSR_STATIC_SMEM(float, ring, 2 * 64);
+    const int t = threadIdx.x, n = 96;
+    if (t < 32) {
+        for (int r = 0; r < rounds; r++) {
+            float *slot = ring + (r % 2) * 64;
+            if (r >= 2) named_barrier_sync(3 + r % 2, n);
+            if (mode == 2) named_barrier_arrive(1 + r % 2, n);
+            st_shared(slot + t, ld_global(src + r * 64 + t));
+            st_shared(slot + 32 + t, ld_global(src + r * 64 + 32 + t));
+            if (mode != 2) named_barrier_arrive(1 + r % 2, n);
+        }
+        return;
+    }
+    const int c = t - 32;
+    float acc = 0.f;
+    for (int r = 0; r < rounds; r++) {
+        const float *slot = ring + (r % 2) * 64;
+        named_barrier_sync(1 + r % 2, n);
+        const bool refilled = r + 2 < rounds; /* the producer waits for this slot again */
+        if (mode == 1 && refilled) named_barrier_arrive(3 + r % 2, n);
+        acc += ld_shared<float>(slot + c) * (float)(r + 1);
+        if (mode != 1 && refilled) named_barrier_arrive(3 + r % 2, n);
+    }
+    st_global(out + c, acc);
+    if (mode == 3) named_barrier_arrive(0, 64);
+}
+
+static void test_named_barrier_pipeline(void **state)
+{
+    (void)state;
+    const int rounds = 9;
+    float h_src[rounds * 64], h_out[64];
+    uint64_t st = g_seed ^ 0x77u;
+    for (int i = 0; i < rounds * 64; i++) h_src[i] = (float)tsr_test_rand_unit(&st);
+    float *src = dev_alloc<float>(rounds * 64), *out = dev_alloc<float>(64); /* out poisoned */
+    to_dev(src, h_src, rounds * 64);
+    auto k = named_pipeline_kernel;
+    TSR_TEST_CUDA(TSR_LAUNCH(k, dim3(1), dim3(96), 0, 0, 0, rounds, (const float *)src, out));
+    TSR_TEST_CUDA(cudaDeviceSynchronize());
+    to_host(h_out, out, 64);
+    for (int c = 0; c < 64; c++) {
+        float want = 0.f; /* the kernel's own float order */
+        for (int r = 0; r < rounds; r++) want += h_src[r * 64 + c] * (float)(r + 1);
+        if (h_out[c] != want) fail_msg("consumer %d: %g, want %g", c, h_out[c], want);
+    }
+#if defined(TSR_EMU)
+    unsetenv("TSR_SIMT_SHUFFLE"); /* the planted races rely on the default order, as above */
+    const struct {
+        int mode;
+        const char *says;
+    } bad[] = {
+        {1, "read since the last barrier"},
+        {2, "wrote since the last barrier"},
+        {3, "a named barrier's id is 1..15"},
+    };
+    for (const auto &b : bad) {
+        tsr_simt_set_record_faults(1);
+        (void)TSR_LAUNCH(k, dim3(1), dim3(96), 0, 0, b.mode, 3, (const float *)src, out);
+        char msg[800] = {0};
+        int n = tsr_simt_take_faults(msg, sizeof msg);
+        tsr_simt_set_record_faults(0);
+        printf("mode %d: %d fault(s), first: %s\n", b.mode, n, msg);
+        assert_true(n >= 1);
+        assert_non_null(strstr(msg, b.says));
+    }
+#endif
+    cudaFree(src);
+    cudaFree(out);
+}
+
 #if defined(TSR_EMU)
 /* ---- the safety nets a GPU does not give ----------------------------------- */
 __global__ void oob_kernel(const float *p, int n, float *out)
@@ -660,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_cross_block_flag),
         cmocka_unit_test(test_last_arriver),
         cmocka_unit_test(test_barrier_and_dynamic_smem),
+        cmocka_unit_test(test_named_barrier_pipeline),
 #if defined(TSR_EMU)
         cmocka_unit_test(test_emu_reports_global_oob),
         cmocka_unit_test(test_emu_reports_unwritten_smem),

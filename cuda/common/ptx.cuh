@@ -190,6 +190,45 @@ template <int N> TSR_DEVICE void wgmma_wait(void)
     asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
 }
+/* ---- named barriers: producer/consumer hand-offs between some warps --------- */
+/* bar.sync id, count: waits until `count` threads (a multiple of 32, whole
+ * warps) have arrived at barrier `id` (1..15; 0 is __syncthreads'), and is
+ * then ordered after their earlier shared-memory accesses. bar.arrive: counts
+ * this thread's warp in without waiting (the side that only signals). */
+TSR_DEVICE void named_barrier_sync(int id, int count)
+{
+#if defined(TSR_EMU)
+    tsr_simt_bar_sync(id, count);
+#else
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+#endif
+}
+TSR_DEVICE void named_barrier_arrive(int id, int count)
+{
+#if defined(TSR_EMU)
+    tsr_simt_bar_arrive(id, count);
+#else
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(count) : "memory");
+#endif
+}
+
+/* setmaxnreg (sm_90a): a warpgroup gives registers back to the SM (dec) or
+ * takes them (inc), so that a producer warpgroup that only copies can leave
+ * its share to the consumers' accumulators. Warp-uniform across the
+ * warpgroup; N a multiple of 8 in 24..256. Nothing to do in the emulation. */
+template <int N> TSR_DEVICE void setmaxnreg_inc(void)
+{
+#if !defined(TSR_EMU) && TSR_WGMMA_OK
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+template <int N> TSR_DEVICE void setmaxnreg_dec(void)
+{
+#if !defined(TSR_EMU) && TSR_WGMMA_OK
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(N));
+#endif
+}
+
 /* Orders this thread's earlier shared-memory writes (st.shared, cp.async)
  * before later reads by the async proxy (wgmma's B operand). */
 TSR_DEVICE void fence_proxy_async_smem(void)

@@ -65,26 +65,42 @@ struct Fiber {
     long next_group = 0;
     std::vector<Wgmma> wgmmas;
     long next_wgmma_group = 0;
+    /* Vector clock over the block's threads: vc[t] is the latest clock of
+     * thread t whose accesses this thread is ordered after (through
+     * barriers); vc[own id] is this thread's clock, which each barrier
+     * arrival advances. */
+    std::vector<uint32_t> vc;
 };
 
 /* What the shadow knows of one byte of shared memory: whether anyone wrote it
- * since launch, who last wrote it and who read it in which barrier epoch
- * (block __syncthreads count) and warp epoch (the warp's collective count),
- * and whether a cp.async into it is still in flight. Threads are stored +1,
- * so that zero (calloc) means nobody. */
+ * since launch, who last wrote it and who last read it, at which of their
+ * clocks (Fiber::vc) and warp epochs (the warp's collective count), and
+ * whether a cp.async into it is still in flight. Threads are stored +1, so
+ * that zero (calloc) means nobody. */
 struct SmemCell {
-    uint32_t w_epoch, w_wgen, r_epoch, r_wgen;
+    uint32_t w_clock, w_wgen, r_clock, r_wgen;
     uint16_t writer, reader, pending;
     uint8_t written, r_multi; /* r_multi: 0 one reader, 1 several of one warp, 2 of several warps */
 };
+
+/* One barrier of a block (__syncthreads, or a named barrier 1..15): arrivals
+ * of the current instance, its participants' clocks joined so far, and the
+ * join of the last completed instance, which its waiters take on waking. */
+struct Barrier {
+    int arrived = 0, count = 0; /* count: a named barrier's thread count, 0 while idle */
+    unsigned gen = 0;
+    std::vector<uint32_t> join, done;
+};
+const int kNamedBarriers = 16;
 
 struct Block {
     unsigned char *smem = nullptr; /* dynamic part, then the static part */
     SmemCell *shadow = nullptr;
     size_t dyn_bytes = 0, static_used = 0, total = 0;
     std::vector<std::pair<size_t, size_t>> static_slots; /* offset, bytes */
-    int live = 0, arrived = 0;
-    unsigned gen = 0;
+    int live = 0;
+    Barrier sync;                    /* __syncthreads: every live thread */
+    Barrier named[kNamedBarriers];   /* bar.sync / bar.arrive 1..15 */
     std::vector<Warp> warps;
 };
 
@@ -125,6 +141,32 @@ void yield_to_scheduler()
 }
 
 enum SmemWrite { kStore, kAsyncIssue, kAsyncDone };
+
+/* Barrier arrival: the thread's clock joins the instance's (release), and
+ * its later accesses get a new clock. Completion publishes the join; a
+ * waiter takes it on waking (acquire). */
+void arrive_barrier(Barrier &bar, Fiber *f, int me)
+{
+    if (bar.join.size() < f->vc.size()) bar.join.resize(f->vc.size(), 0);
+    for (size_t i = 0; i < f->vc.size(); i++)
+        if (f->vc[i] > bar.join[i]) bar.join[i] = f->vc[i];
+    f->vc[(size_t)me]++;
+    bar.arrived++;
+}
+void complete_barrier(Barrier &bar)
+{
+    bar.done.swap(bar.join);
+    bar.join.assign(bar.done.size(), 0);
+    bar.arrived = 0;
+    bar.count = 0;
+    bar.gen++;
+    g_launch->progress++;
+}
+void acquire_barrier(const Barrier &bar, Fiber *f)
+{
+    for (size_t i = 0; i < f->vc.size() && i < bar.done.size(); i++)
+        if (bar.done[i] > f->vc[i]) f->vc[i] = bar.done[i];
+}
 void smem_write(const void *p, size_t bytes, SmemWrite kind);
 
 void complete_copy(const Copy &c)
@@ -151,7 +193,7 @@ void fiber_main()
     Warp &w = b->warps[(size_t)f->warp];
     w.live--;
     /* A thread that exits no longer counts towards barriers it never reaches. */
-    if (b->arrived > 0 && b->arrived == b->live) { b->arrived = 0; b->gen++; }
+    if (b->sync.arrived > 0 && b->sync.arrived == b->live) complete_barrier(b->sync);
     if (w.arrived > 0 && w.arrived == w.live) { w.arrived = 0; w.gen++; }
     if (w.released > 0 && w.released == w.live) { w.released = 0; w.rel_gen++; }
     g_launch->progress++;
@@ -305,31 +347,38 @@ static bool in_smem(const Block *b, const void *p, size_t bytes)
 }
 
 /* ---- shared-memory race detection ---------------------------------------
- * Two accesses of one byte by different threads, at least one a write, with
- * no __syncthreads between them (and, within a warp, no warp collective) race
- * on the hardware whatever order the emulation ran them in. A cp.async counts
- * as a write from its issue (the copy may land any time until wait_group). */
+ * Two accesses of one byte by different threads, at least one a write, not
+ * ordered by a barrier (__syncthreads, or a named barrier the second thread
+ * waited at after the first arrived) and, within a warp, not separated by a
+ * warp collective, race on the hardware whatever order the emulation ran
+ * them in. Ordering is a vector clock per thread (Fiber::vc), so that named
+ * barriers between some warps (a producer warp and its consumers) order
+ * exactly what they order. A cell remembers its last writer and last reader:
+ * of several readers not ordered with each other, a write is checked against
+ * the last one only (exact under __syncthreads, where an ordered last reader
+ * implies ordered earlier ones; a sample under named barriers). A cp.async
+ * counts as a write from its issue (the copy may land any time until
+ * wait_group). */
 namespace {
 int thread_id(const Fiber *f) { return f->warp * 32 + f->lane; }
 
-/* Whether this thread's access races with an earlier one made in block epoch
- * `epoch` and warp epoch `wgen` by other threads of warp `warp` (-1: of
- * several warps); `only_me`: the earlier access was this thread's own. */
-bool races(const Fiber *f, bool only_me, int warp, uint32_t epoch, uint32_t wgen)
+/* Whether this thread's access races with an earlier one by thread `t` at
+ * its clock `clock` and warp epoch `wgen`; `several_warps`: threads of more
+ * than one warp made it (t is the last); `only_me`: it was this thread's own. */
+bool races(const Fiber *f, bool only_me, int t, bool several_warps, uint32_t clock, uint32_t wgen)
 {
-    const Block *b = f->block;
-    if (only_me || epoch != b->gen) return false;
-    if (warp != f->warp) return true;
-    return wgen == b->warps[(size_t)f->warp].gen;
+    if (only_me || f->vc[(size_t)t] >= clock) return false;
+    if (several_warps || t / 32 != f->warp) return true;
+    return wgen == f->block->warps[(size_t)f->warp].gen;
 }
 bool races_with_writer(const Fiber *f, const SmemCell &c)
 {
-    return c.writer && races(f, c.writer - 1 == thread_id(f), (c.writer - 1) / 32, c.w_epoch, c.w_wgen);
+    return c.writer && races(f, c.writer - 1 == thread_id(f), c.writer - 1, false, c.w_clock, c.w_wgen);
 }
 bool races_with_readers(const Fiber *f, const SmemCell &c)
 {
-    return c.reader && races(f, c.reader - 1 == thread_id(f) && !c.r_multi, c.r_multi == 2 ? -1 : (c.reader - 1) / 32,
-                             c.r_epoch, c.r_wgen);
+    return c.reader && races(f, c.reader - 1 == thread_id(f) && !c.r_multi, c.reader - 1, c.r_multi == 2, c.r_clock,
+                             c.r_wgen);
 }
 
 void smem_write(const void *p, size_t bytes, SmemWrite kind)
@@ -345,7 +394,7 @@ void smem_write(const void *p, size_t bytes, SmemWrite kind)
             c.written = 1;
             c.pending = 0;
             c.writer = (uint16_t)(me + 1);
-            c.w_epoch = b->gen;
+            c.w_clock = f->vc[(size_t)me];
             c.w_wgen = wgen;
             continue;
         }
@@ -360,7 +409,7 @@ void smem_write(const void *p, size_t bytes, SmemWrite kind)
             return;
         }
         c.writer = (uint16_t)(me + 1);
-        c.w_epoch = b->gen;
+        c.w_clock = f->vc[(size_t)me];
         c.w_wgen = wgen;
         if (kind == kAsyncIssue) c.pending = (uint16_t)(me + 1);
         else c.written = 1;
@@ -408,13 +457,12 @@ int tsr_simt_smem_check(const void *p, size_t bytes, const char *what)
                            what, off + i, c.writer - 1);
             return 1;
         }
-        if (!c.reader || c.r_epoch != b->gen) {
-            c.reader = (uint16_t)(me + 1);
-            c.r_epoch = b->gen;
-            c.r_multi = 0;
-        } else if (c.reader - 1 != me) {
-            c.r_multi = (uint8_t)((c.reader - 1) / 32 == f->warp && c.r_multi < 2 ? 1 : 2);
-        }
+        /* the last read is this one; readers not ordered before it make the
+         * cell several threads' (of one warp, or of several) */
+        if (!c.reader || f->vc[(size_t)(c.reader - 1)] >= c.r_clock) c.r_multi = 0;
+        else if (c.reader - 1 != me) c.r_multi = (uint8_t)((c.reader - 1) / 32 == f->warp && c.r_multi < 2 ? 1 : 2);
+        c.reader = (uint16_t)(me + 1);
+        c.r_clock = f->vc[(size_t)me];
         c.r_wgen = wgen;
     }
     return 1;
@@ -442,15 +490,47 @@ void tsr_simt_syncthreads(void)
 {
     Fiber *f = self();
     Block *b = f->block;
-    unsigned my = b->gen;
-    if (++b->arrived == b->live) {
-        b->arrived = 0;
-        b->gen++;
-        g_launch->progress++;
+    unsigned my = b->sync.gen;
+    arrive_barrier(b->sync, f, thread_id(f));
+    if (b->sync.arrived == b->live) complete_barrier(b->sync);
+    while (b->sync.gen == my) yield_to_scheduler();
+    acquire_barrier(b->sync, f);
+}
+
+/* bar.sync / bar.arrive id, count: the instance completes when `count`
+ * threads (a multiple of 32) have arrived; bar.sync waits for that and is
+ * then ordered after every arrival's earlier accesses, bar.arrive does not
+ * wait (a producer signalling its consumers). */
+static void named_barrier(int id, int count, bool wait)
+{
+    Fiber *f = self();
+    Block *b = f->block;
+    const char *what = wait ? "bar.sync" : "bar.arrive";
+    if (id < 1 || id >= kNamedBarriers) {
+        tsr_simt_fault("%s %d: a named barrier's id is 1..%d (0 is __syncthreads')", what, id, kNamedBarriers - 1);
         return;
     }
-    while (b->gen == my) yield_to_scheduler();
+    if (count <= 0 || count % 32 || count > (int)f->vc.size()) {
+        tsr_simt_fault("%s %d, %d: the count must be a positive multiple of 32 no larger than the block's %zu threads",
+                       what, id, count, f->vc.size());
+        return;
+    }
+    Barrier &bar = b->named[id];
+    if (bar.count && bar.count != count) {
+        tsr_simt_fault("%s %d, %d: other threads arrived at this instance with count %d", what, id, count, bar.count);
+        return;
+    }
+    bar.count = count;
+    unsigned my = bar.gen;
+    arrive_barrier(bar, f, thread_id(f));
+    if (bar.arrived == count) complete_barrier(bar);
+    if (!wait) return;
+    while (bar.gen == my) yield_to_scheduler();
+    if (bar.gen != my + 1) tsr_simt_fault("bar.sync %d: the barrier completed again before this thread woke", id);
+    acquire_barrier(bar, f);
 }
+void tsr_simt_bar_sync(int id, int count) { named_barrier(id, count, true); }
+void tsr_simt_bar_arrive(int id, int count) { named_barrier(id, count, false); }
 
 const unsigned char *tsr_simt_warp_gather(const void *mine, size_t bytes)
 {
@@ -855,6 +935,8 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
                 f.block = &b;
                 f.lane = (int)(t % 32);
                 f.warp = (int)(t / 32);
+                f.vc.assign(nthreads, 0);
+                f.vc[t] = 1;
                 init_fiber_context(f);
             }
         }

@@ -71,6 +71,10 @@ float tsr_simt_b16_to_float(uint16_t v, int bf16);
 /* ---- barriers and scheduling -------------------------------------------- */
 void tsr_simt_syncthreads(void);
 void tsr_simt_syncwarp(void);
+/* Named barriers 1..15 (bar.sync / bar.arrive id, count), ptx.cuh's
+ * named_barrier_sync / named_barrier_arrive. */
+void tsr_simt_bar_sync(int id, int count);
+void tsr_simt_bar_arrive(int id, int count);
 /* A spinning thread (acquire load in a loop) lets the other fibers run. */
 void tsr_simt_yield(void);
 
