@@ -52,7 +52,7 @@ static int is_sm90(tsr_handle_t h) { return h->info.cc_major == 9 && h->info.cc_
  * sm_90a there, and wgmma exists nowhere else. */
 static int config_runs_on(tsr_handle_t h, const tsr_w4a16_config_t *c)
 {
-    return c->swap_ab != TSR_W4A16_SWAP_WGMMA || is_sm90(h);
+    return !tsr_w4a16_uses_wgmma(c->swap_ab) || is_sm90(h);
 }
 
 /* In order: an explicit id (tsr_w4a16_gemm_config), TSR_W4A16_CONFIG, the

@@ -113,9 +113,14 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * for 16 tokens (half the mma, half the ldmatrix, half the accumulators).
  * swap_ab = 2 (sm_90a only) is the warpgroup tile: the same roles on
  * wgmma.m64nNk16, N = 16*m_blocks tokens (64 or 128) read by the tensor cores
- * from shared memory, 64 columns per warpgroup (cuda/w4a16/).
- * Rows 3 (decode with half the bytes in flight) and 5 (the 2x4 warp grid for
- * prefill) are used only when forced or tuned: the GPU benchmark compares them
+ * from shared memory, 64 columns per warpgroup (cuda/w4a16/). swap_ab = 3
+ * (sm_90a only, 128 tokens) is that tile warp-specialised: a third
+ * warpgroup loads the stages while the two others only dequantise and
+ * multiply, handing stages over through named barriers (at most 7 stages).
+ * Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid for
+ * prefill) and 9 (row 8 with 8 stages: 6 loaded ahead instead of 2, for
+ * prefill, which run 15's profile found waiting with no warp eligible 59% of
+ * the time) are used only when forced or tuned: the GPU benchmark compares them
  * with rows 0 and 4. Rows 7 and 8 run on sm_90 alone (tsr_w4a16_config_supported),
  * where the heuristic takes them from m = 33. To add a configuration, add a line
  * here: the kernel file instantiates every line, and the dispatcher walks them. */
@@ -128,10 +133,21 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
     X(5, 8, 4, 2, 0)         \
     X(6, 1, 8, 1, 1)         \
     X(7, 4, 4, 1, 2)         \
-    X(8, 8, 4, 1, 2)
-#define TSR_W4A16_CONFIG_COUNT 9
-/* swap_ab of the warpgroup (wgmma) tiles */
+    X(8, 8, 4, 1, 2)         \
+    X(9, 8, 8, 1, 2)         \
+    X(10, 8, 6, 1, 3)
+#define TSR_W4A16_CONFIG_COUNT 11
+/* swap_ab of the warpgroup (wgmma) tiles, and of the warp-specialised one */
 #define TSR_W4A16_SWAP_WGMMA 2
+#define TSR_W4A16_SWAP_WGMMA_WS 3
+
+/* Whether a configuration's tile uses wgmma (sm_90a alone). */
+TSR_HD int tsr_w4a16_uses_wgmma(int swap_ab) { return swap_ab >= TSR_W4A16_SWAP_WGMMA; }
+/* Threads of one block: 8 warps, and the warp-specialised tile's loading warpgroup. */
+TSR_HD int tsr_w4a16_block_threads(int swap_ab)
+{
+    return swap_ab == TSR_W4A16_SWAP_WGMMA_WS ? TSR_W4A16_THREADS + 128 : TSR_W4A16_THREADS;
+}
 
 typedef struct tsr_w4a16_config {
     int id, m_blocks, stages, warps_m, swap_ab;
@@ -154,7 +170,7 @@ TSR_HD size_t tsr_w4a16_stage_bytes(int rows)
 TSR_HD size_t tsr_w4a16_smem_bytes(int rows, int stages, int swap_ab)
 {
     const size_t stage = tsr_w4a16_stage_bytes(rows);
-    if (swap_ab != TSR_W4A16_SWAP_WGMMA) return (size_t)stages * stage;
+    if (!tsr_w4a16_uses_wgmma(swap_ab)) return (size_t)stages * stage;
     return (size_t)stages * ((stage + 1023) / 1024 * 1024) + 1024 - 16;
 }
 

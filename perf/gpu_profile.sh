@@ -6,7 +6,8 @@
 # codes from global memory; the block also with the staged one, the default). The sections are those that explained the first H100 run
 # (perf/results/2026-11-22-h100/run3): speed of light, occupancy, launch,
 # warp states, scheduler, memory workload, source counters; then every stall
-# reason (raw metrics) for the decode kernels. Eight text files.
+# reason (raw metrics) for the decode and prefill kernels; the prefill launch
+# also with the warp-specialised tile (configuration 10). Eleven text files.
 #   OUT=/some/dir perf/gpu_profile.sh   (default perf/results/profile-<stamp>)
 # Reuses build-gpu/ when perf/gpu_suite.sh built it; else builds it the same way.
 set -uo pipefail
@@ -40,9 +41,17 @@ timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 57 \
   build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_block.txt" 2>&1 || status=1
 timeout 200 ncu "${sections[@]}" -k regex:df11_decode -c 1 --launch-skip 71 \
   build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_block_staged.txt" 2>&1 || status=1
+# the warp-specialised prefill tile (configuration 10) on the same launch as
+# configuration 8 above, sm_90 only
+timeout 200 ncu "${sections[@]}" -k regex:w4a16_gemm -c 1 --launch-skip 12 \
+  build-gpu/perf/bench_w4a16 --dtype f16 --models 8b --m 1024 --quick --dequant-from 0 --config 10 >"$dest/ncu_w4a16_prefill_ws.txt" 2>&1 || status=1
 # every stall reason of the warp-state section, as raw metrics
 timeout 200 ncu --section WarpStateStats --page raw -k regex:w4a16_gemm -c 1 --launch-skip 12 \
   build-gpu/perf/bench_w4a16 --dtype f16 --models 70b --m 1 --quick >"$dest/ncu_w4a16_decode_stalls.txt" 2>&1 || status=1
+timeout 200 ncu --section WarpStateStats --page raw -k regex:w4a16_gemm -c 1 --launch-skip 12 \
+  build-gpu/perf/bench_w4a16 --dtype f16 --models 8b --m 1024 --quick --dequant-from 0 >"$dest/ncu_w4a16_prefill_stalls.txt" 2>&1 || status=1
+timeout 200 ncu --section WarpStateStats --page raw -k regex:w4a16_gemm -c 1 --launch-skip 12 \
+  build-gpu/perf/bench_w4a16 --dtype f16 --models 8b --m 1024 --quick --dequant-from 0 --config 10 >"$dest/ncu_w4a16_prefill_ws_stalls.txt" 2>&1 || status=1
 timeout 200 ncu --section WarpStateStats --page raw -k regex:df11_decode -c 1 --launch-skip 57 \
   build-gpu/perf/bench_df11 --quick --steps 32 >"$dest/ncu_df11_block_stalls.txt" 2>&1 || status=1
 timeout 200 ncu --section WarpStateStats --page raw -k regex:df11_decode -c 1 --launch-skip 71 \

@@ -87,7 +87,11 @@ say "w4a16 prefill config 5 (2x4 warp grid) done"
 if [ "${arch}" = "90a" ]; then
   lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 7 --dequant-from 0 --json "$dest/w4a16_cfg7.json" >"$dest/w4a16_cfg7.md" 2>>"$log" || status=1
   lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 8 --dequant-from 0 --json "$dest/w4a16_cfg8.json" >"$dest/w4a16_cfg8.md" 2>>"$log" || status=1
-  say "w4a16 warpgroup tiles (configs 7, 8) done"
+  # configuration 8 with 8 stages (6 loaded ahead, not 2), and warp-specialised
+  # (10: a loading warpgroup, named-barrier hand-over): does prefill wait on memory?
+  lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 9 --dequant-from 0 --json "$dest/w4a16_cfg9.json" >"$dest/w4a16_cfg9.md" 2>>"$log" || status=1
+  lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 10 --dequant-from 0 --json "$dest/w4a16_cfg10.json" >"$dest/w4a16_cfg10.md" 2>>"$log" || status=1
+  say "w4a16 warpgroup tiles (configs 7, 8, 9, 10) done"
 fi
 # packing a 70B model's GPTQ tensors: the GPU path against one core of the host
 lim 120 build-gpu/perf/bench_w4a16_pack --model 70b --host-reps 1 --json "$dest/w4a16_pack.json" >"$dest/w4a16_pack.md" 2>>"$log" || status=1
@@ -147,7 +151,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

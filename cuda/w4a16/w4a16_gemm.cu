@@ -154,11 +154,13 @@ struct w4a16_loader {
 #define TSR_W4A16_COPIES_S 2 /* warp 1, lanes 0..15 (0..31 at group size 32): the scales */
 #define TSR_W4A16_COPIES_Z 3 /* warp 2, lanes 0..3 (0..7): the zero points */
 
-template <int ROWS, int HAS_Z>
-TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item)
+/* tid: the thread's index among the THREADS that copy (the block's 256, or
+ * the warp-specialised tile's loading warpgroup) */
+template <int ROWS, int HAS_Z, int THREADS = TSR_W4A16_THREADS>
+TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int m0, int item, int tid)
 {
     w4a16_loader ld;
-    const int tid = threadIdx.x, r = tid >> 3, ch = tid & 7;
+    const int r = tid >> 3, ch = tid & 7;
     const int warp = tid >> 5, lane = tid & 31, ngroups = p.group_size == 32 ? 2 : 1;
     ld.role = ROWS <= 16 && warp == 0          ? TSR_W4A16_COPIES_A
               : warp == 1 && lane < 16 * ngroups ? TSR_W4A16_COPIES_S
@@ -179,29 +181,31 @@ TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int 
 
 /* Issues the cp.async copies of the loader's item into stage buffer `st`
  * (ROWS activation rows: 8 or 16 for decode, 32..128). */
-template <int ROWS, int HAS_Z>
-TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, unsigned char *st)
+template <int ROWS, int HAS_Z, int THREADS = TSR_W4A16_THREADS>
+TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, unsigned char *st, int tid)
 {
     typedef w4a16_stage_layout<ROWS> L;
-    const int tid = threadIdx.x;
+    static_assert(THREADS % 64 == 0, "rounds of a multiple of 8 rows keep each thread's swizzle slot");
     /* Activations: ROWS rows of 64 k as 8 chunks of 16 bytes, 32 rows per
      * round of 256 threads. Rows past m are not copied at all (zeroed once
      * when the kernel starts, w4a16_zero_rows_past_m); k past the end is
      * zero-filled without being read. */
-    constexpr int A_CHUNKS = ROWS * 8, ROWS_PER_ROUND = TSR_W4A16_THREADS / 8;
+    constexpr int A_CHUNKS = ROWS * 8, ROWS_PER_ROUND = THREADS / 8;
     if (ROWS > 16) {
         const bool ok = ld.col < p.k;
 #pragma unroll
-        for (int i = 0; i < (A_CHUNKS + TSR_W4A16_THREADS - 1) / TSR_W4A16_THREADS; i++) {
-            if (A_CHUNKS % TSR_W4A16_THREADS != 0 && tid + i * TSR_W4A16_THREADS >= A_CHUNKS) break;
+        for (int i = 0; i < (A_CHUNKS + THREADS - 1) / THREADS; i++) {
+            if (A_CHUNKS % THREADS != 0 && tid + i * THREADS >= A_CHUNKS) break;
             if (ld.row0 + i * ROWS_PER_ROUND >= p.m) break; /* and every later round's row too */
             const void *src = ok ? ld.a + (size_t)i * ROWS_PER_ROUND * p.k * 2 : p.a;
             cp_async_16_zfill(st + ld.smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
         }
     }
     /* Weights: the tile is 4096 contiguous bytes, tiles in item order;
-     * thread t copies bytes 16t.. */
-    cp_async_16_zfill(st + L::b_offset + tid * 16, ld.w, 16);
+     * thread t copies bytes 16t.. (and 16(t + THREADS)..) */
+#pragma unroll
+    for (int j = 0; j < TSR_W4A16_TILE_WORDS / 4 / THREADS; j++)
+        cp_async_16_zfill(st + L::b_offset + (tid + j * THREADS) * 16, ld.w + j * THREADS * 4, 16);
     /* The rest is a few warps' work, each behind a branch the other warps skip
      * (spread over all warps these copies were ~35 instructions every warp
      * issued, mostly predicated off), and on different warps: a block's warp w
@@ -239,13 +243,13 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
  * activation copies saved; likely most of the excess global sectors the
  * H100's profile counted). The first barrier of the main loop orders these
  * stores before any read. */
-template <int ROWS, int STAGES, int ALIGN>
-TSR_DEVICE void w4a16_zero_rows_past_m(const tsr_w4a16_launch_args_t &p, int m0, unsigned char *smem)
+template <int ROWS, int STAGES, int ALIGN, int THREADS = TSR_W4A16_THREADS>
+TSR_DEVICE void w4a16_zero_rows_past_m(const tsr_w4a16_launch_args_t &p, int m0, unsigned char *smem, int tid)
 {
     typedef w4a16_stage_layout<ROWS, ALIGN> L;
     constexpr int A_CHUNKS = ROWS * 8;
     if (m0 + ROWS <= p.m) return;
-    for (int i = threadIdx.x; i < STAGES * A_CHUNKS; i += TSR_W4A16_THREADS) {
+    for (int i = tid; i < STAGES * A_CHUNKS; i += THREADS) {
         const int c = i % A_CHUNKS;
         if (m0 + (c >> 3) >= p.m) st_shared(smem + (i / A_CHUNKS) * L::bytes + c * 16, make_uint4(0, 0, 0, 0));
     }
@@ -508,6 +512,14 @@ TSR_DEVICE float *w4a16_partial_slot(const tsr_w4a16_launch_args_t &p, int b, in
     return p.partials + (((size_t)blockIdx.y * p.blocks_per_slice + b) * 2 + end) * ((size_t)rows * TSR_W4A16_TILE_N);
 }
 
+/* The barrier of the threads that compute: the whole block, or (BAR > 0)
+ * the warp-specialised tile's 8 computing warps on named barrier BAR. */
+template <int BAR> TSR_DEVICE void w4a16_compute_sync(void)
+{
+    if (BAR == 0) __syncthreads();
+    else named_barrier_sync(BAR, TSR_W4A16_THREADS);
+}
+
 /* Finishes column `col` of this block's range. A column computed by one block
  * is stored. A column split over blocks b_first..b_last is reduced by the last
  * of them to arrive: each writes its partial to its own slot and counts itself
@@ -519,7 +531,7 @@ TSR_DEVICE float *w4a16_partial_slot(const tsr_w4a16_launch_args_t &p, int b, in
  * MPS, green contexts), no block idles at the end of its run, and the fixed
  * summation order keeps results deterministic. `flag` is one int of shared
  * memory for telling the block who was last. */
-template <int ROWS, int MBW, int NJ, int WM, int BF16, int SWAP>
+template <int ROWS, int MBW, int NJ, int WM, int BF16, int SWAP, int BAR = 0>
 TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0, float acc[MBW][NJ][4], int *flag)
 {
     /* MBW, NJ: a warp's m16 blocks and n8 tiles (the swapped tiles: NJ
@@ -546,12 +558,12 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
                 st_global((float4 *)(mine + (mb * NJ + j) * 128),
                           make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
             }
-        __syncthreads(); /* every thread's partial is written before the count */
+        w4a16_compute_sync<BAR>(); /* every thread's partial is written before the count */
         if (tid == 0) {
             fence_acq_rel_gpu();
             st_shared<int>(flag, atom_add_acq_rel_gpu(lock, 1) == count - 1);
         }
-        __syncthreads();
+        w4a16_compute_sync<BAR>();
         /* read by all before tid 0 writes it again: the next epilogue comes
          * after at least one more item, whose loop barrier orders the two */
         const int last = ld_shared<int>(flag);
@@ -647,8 +659,8 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
     int fresh = 1;
     uint32_t a_regs[SWAP == 2 ? 4 : 1][4];
-    w4a16_loader ld = w4a16_make_loader<ROWS, HAS_Z>(p, m0, first);
-    w4a16_zero_rows_past_m<ROWS, STAGES, ALIGN>(p, m0, smem);
+    w4a16_loader ld = w4a16_make_loader<ROWS, HAS_Z>(p, m0, first, threadIdx.x);
+    w4a16_zero_rows_past_m<ROWS, STAGES, ALIGN>(p, m0, smem, threadIdx.x);
     /* the tile of the item computed, advanced by one each step: two divisions
      * per block, none per item */
     int nt = first / p.k_tiles, kt = first % p.k_tiles;
@@ -664,7 +676,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 #pragma unroll
     for (int s = 0; s < AHEAD; s++) {
         if (first + s < last) {
-            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes);
+            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes, threadIdx.x);
             w4a16_loader_next<ROWS>(p, &ld);
         }
         cp_async_commit();
@@ -691,7 +703,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
          * done with the stage the next load overwrites */
         __syncthreads();
         if (item + AHEAD < last) {
-            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD) % STAGES) * L::bytes);
+            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD) % STAGES) * L::bytes, threadIdx.x);
             w4a16_loader_next<ROWS>(p, &ld);
         }
         cp_async_commit();
@@ -740,6 +752,111 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     cp_async_wait<0>();
 }
 
+/* ---- the warp-specialised warpgroup tile (configuration 10, sm_90a) ---------
+ * Configuration 8's tile (128 columns x 128 tokens, two warpgroups of
+ * wgmma.m64n128k16 with the weights as A from registers) with the loading
+ * taken off the computing warps. Run 15's profile of configuration 8 at
+ * m = 1024: one block of 8 warps an SM, no eligible warp 59% of the cycles,
+ * every warp stopping at a block barrier each item and issuing its share of
+ * ~1,300 cp.async besides its dequantisation and MMAs, two stages ahead.
+ * Here warps 0-7 (the two warpgroups) only dequantise, multiply and write
+ * back, and a third warpgroup (warps 8-11) copies every stage, STAGES - 2 of
+ * them in flight ahead of the one computed. The hand-over is two named
+ * barriers per stage buffer instead of __syncthreads: FULL(s) (the loaders
+ * arrive once their copies of s have landed; the computing warps wait) and
+ * EMPTY(s) (the computing warps arrive once the MMAs reading s are retired;
+ * the loaders wait before refilling it). A single loading warp would issue
+ * ~400 instructions an item (nvdisasm: each cp.async with its address,
+ * bounds test and ptxas's three no-ops), most of what two warpgroups' MMAs
+ * take at full rate; four share it. 384 threads cap a thread at 168
+ * registers (ptxas 13.0), where the computing warps fit without spilling
+ * (configuration 8 takes 202-212 when free to), so no setmaxnreg yet. */
+#define TSR_W4A16_WS_THREADS (TSR_W4A16_THREADS + 128)
+#define TSR_W4A16_WS_FULL(s) (1 + (s))
+#define TSR_W4A16_WS_EMPTY(s, stages) (1 + (stages) + (s))
+#define TSR_W4A16_WS_EPILOGUE_BAR 15 /* the computing warps' own barrier (w4a16_epilogue) */
+
+/* Warps 8-11: load items first..last-1 into the stage buffers in turn, as
+ * the 8-warp tiles' loader does with 128 threads instead of 256. */
+template <int ROWS, int STAGES, int HAS_Z>
+TSR_DEVICE void w4a16_ws_load(const tsr_w4a16_launch_args_t &p, int m0, int first, int last, unsigned char *smem)
+{
+    typedef w4a16_stage_layout<ROWS, 1024> L;
+    constexpr int LOADERS = TSR_W4A16_WS_THREADS - TSR_W4A16_THREADS;
+    constexpr int AHEAD = STAGES - 2; /* items in flight; more would deadlock (below) */
+    const int tid = (int)threadIdx.x - TSR_W4A16_THREADS;
+    w4a16_zero_rows_past_m<ROWS, STAGES, 1024, LOADERS>(p, m0, smem, tid);
+    w4a16_loader ld = w4a16_make_loader<ROWS, HAS_Z, LOADERS>(p, m0, first, tid);
+    int issued = 0, signalled = 0;
+    for (int item = first; item < last; item++) {
+        const int s = issued % STAGES;
+        /* Refilling s needs item - STAGES's MMAs retired, which the
+         * computing warps signal (EMPTY) once they have issued the next
+         * item's. FULL(j) comes after issuing j + AHEAD, which needs EMPTY
+         * of j + AHEAD - STAGES, signalled at j + AHEAD - STAGES + 1: at most
+         * j - 1, where the computing warps wait for FULL(j), so AHEAD <=
+         * STAGES - 2 or neither side moves. */
+        if (issued >= STAGES) named_barrier_sync(TSR_W4A16_WS_EMPTY(s, STAGES), TSR_W4A16_WS_THREADS);
+        w4a16_load_stage<ROWS, HAS_Z, LOADERS>(p, ld, smem + s * L::bytes, tid);
+        w4a16_loader_next<ROWS>(p, &ld);
+        cp_async_commit();
+        issued++;
+        if (issued - signalled > AHEAD) {
+            cp_async_wait<AHEAD>(); /* the oldest unsignalled stage has landed */
+            fence_proxy_async_smem(); /* the tensor cores read it through the async proxy */
+            named_barrier_arrive(TSR_W4A16_WS_FULL(signalled % STAGES), TSR_W4A16_WS_THREADS);
+            signalled++;
+        }
+    }
+    cp_async_wait<0>();
+    fence_proxy_async_smem();
+    for (; signalled < issued; signalled++)
+        named_barrier_arrive(TSR_W4A16_WS_FULL(signalled % STAGES), TSR_W4A16_WS_THREADS);
+}
+
+template <int MB, int STAGES, int BF16, int HAS_Z>
+__global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, 1) w4a16_gemm_ws_kernel(tsr_w4a16_launch_args_t p)
+{
+    static_assert(MB == 8, "the warp-specialised tile has 128 tokens");
+    static_assert(STAGES >= 3 && TSR_W4A16_WS_EMPTY(STAGES - 1, STAGES) < TSR_W4A16_WS_EPILOGUE_BAR, "two named barriers a stage, ids 1..14");
+    constexpr int ROWS = 16 * MB, NJ = 2 * MB;
+    typedef w4a16_stage_layout<ROWS, 1024> L;
+    TSR_DYNAMIC_SMEM(unsigned char, smem_raw);
+    TSR_STATIC_SMEM(int, last_flag, 1);
+    unsigned char *const smem = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+    const int m0 = (int)blockIdx.y * ROWS;
+    const int total = p.n_tiles * p.k_tiles;
+    const int first = (int)blockIdx.x * p.items_per_block;
+    const int last = min(first + p.items_per_block, total);
+    /* the warp index from lane 0: ptxas then knows the branch is
+     * warp-uniform; on threadIdx.x it treated the MMAs below as on a
+     * divergent path and serialised every wgmma (its C7518) */
+    if (__shfl_sync(0xffffffffu, (int)threadIdx.x / 32, 0) >= TSR_W4A16_WARPS) {
+        w4a16_ws_load<ROWS, STAGES, HAS_Z>(p, m0, first, last, smem);
+        return;
+    }
+    /* warps 0-7: configuration 8's computation, stage by stage as they fill */
+    float acc[1][NJ][4];
+    uint32_t a_regs[4][4];
+    int fresh = 1, nt = first / p.k_tiles, kt = first % p.k_tiles, s = 0;
+    for (int item = first; item < last; item++) {
+        named_barrier_sync(TSR_W4A16_WS_FULL(s), TSR_W4A16_WS_THREADS);
+        w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
+        /* the previous item's MMAs are retired now (each step above waited
+         * for its namesake): its stage may be refilled, if it will be */
+        if (item > first && item - 1 + STAGES < last)
+            named_barrier_arrive(TSR_W4A16_WS_EMPTY((s + STAGES - 1) % STAGES, STAGES), TSR_W4A16_WS_THREADS);
+        s = s + 1 == STAGES ? 0 : s + 1;
+        fresh = 0;
+        if (kt == p.k_tiles - 1 || item + 1 == last) {
+            wgmma_wait<0>(); /* acc is final once every group is done */
+            w4a16_epilogue<ROWS, 1, NJ, 1, BF16, TSR_W4A16_SWAP_WGMMA, TSR_W4A16_WS_EPILOGUE_BAR>(p, nt, m0, acc, last_flag);
+            fresh = 1;
+        }
+        w4a16_next_tile(p, &nt, &kt);
+    }
+}
+
 /* ---- act-order: gather the activations' columns into packed row order ------- */
 __global__ void w4a16_permute_a_kernel(const uint16_t *a, const int32_t *perm, uint16_t *out, int m, int k)
 {
@@ -763,17 +880,25 @@ extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *
 /* Sets the kernel's shared-memory limit and asks how many of its blocks fit on
  * one SM; both once per instantiation (and per process; tessera binds one
  * device per handle, and the attribute is per function), not per launch. */
+/* The kernel of a configuration: the warp-specialised tile has its own. */
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
+static void (*w4a16_kernel_of(void))(tsr_w4a16_launch_args_t)
+{
+    if constexpr (SWAP == TSR_W4A16_SWAP_WGMMA_WS) return w4a16_gemm_ws_kernel<MB, STAGES, BF16, HAS_Z>;
+    else return w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
+}
+
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 static cudaError_t w4a16_prepare(int *blocks_per_sm)
 {
-    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
+    auto w4a16_gemm = w4a16_kernel_of<MB, WM, STAGES, BF16, HAS_Z, SWAP>();
     const size_t smem = tsr_w4a16_smem_bytes(tsr_w4a16_tile_rows(MB, SWAP), STAGES, SWAP);
     static int resident = 0;
     if (!resident) {
         cudaError_t e = cudaFuncSetAttribute((const void *)w4a16_gemm, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
         if (e != cudaSuccess) return e;
         int n = 0;
-        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, (const void *)w4a16_gemm, TSR_W4A16_THREADS, smem);
+        e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, (const void *)w4a16_gemm, tsr_w4a16_block_threads(SWAP), smem);
         if (e != cudaSuccess) return e;
         resident = n > 0 ? n : 1;
     }
@@ -784,11 +909,11 @@ static cudaError_t w4a16_prepare(int *blocks_per_sm)
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
-    auto w4a16_gemm = w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
+    auto w4a16_gemm = w4a16_kernel_of<MB, WM, STAGES, BF16, HAS_Z, SWAP>();
     cudaError_t e = w4a16_prepare<MB, WM, STAGES, BF16, HAS_Z, SWAP>(NULL);
     if (e != cudaSuccess) return e;
     const size_t smem = tsr_w4a16_smem_bytes(tsr_w4a16_tile_rows(MB, SWAP), STAGES, SWAP);
-    dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(TSR_W4A16_THREADS);
+    dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(tsr_w4a16_block_threads(SWAP));
     return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
 }
 
