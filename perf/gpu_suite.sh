@@ -91,10 +91,12 @@ if [ "${arch}" = "90a" ]; then
   # (10: a loading warpgroup, named-barrier hand-over): does prefill wait on memory?
   lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 9 --dequant-from 0 --json "$dest/w4a16_cfg9.json" >"$dest/w4a16_cfg9.md" 2>>"$log" || status=1
   lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 10 --dequant-from 0 --json "$dest/w4a16_cfg10.json" >"$dest/w4a16_cfg10.md" 2>>"$log" || status=1
-  say "w4a16 warpgroup tiles (configs 7, 8, 9, 10) done"
+  # and 11: warp-specialised with 256 tokens (m64n256k16: twice the MMA work per weight dequantised)
+  lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 11 --dequant-from 0 --json "$dest/w4a16_cfg11.json" >"$dest/w4a16_cfg11.md" 2>>"$log" || status=1
+  say "w4a16 warpgroup tiles (configs 7-11) done"
   # the prefill candidates row by row against configuration 8, same run
   : >"$dest/w4a16_prefill_candidates.md"
-  for c in 9 10; do
+  for c in 9 10 11; do
     python3 perf/compare_runs.py "$dest/w4a16_cfg8.json" "$dest/w4a16_cfg$c.json" >>"$dest/w4a16_prefill_candidates.md" 2>>"$log" || status=1
   done
 fi
@@ -156,7 +158,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_prefill_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_prefill_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

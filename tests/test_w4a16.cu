@@ -277,13 +277,13 @@ static void test_every_config(void **state)
          * blocks within each slice, a partial last slice and tile */
         const gemm_case d = {TSR_W4A16_FORMAT_AWQ, 150 + id, 352, 120, 64, 1, 0, id % 2 ? TSR_DTYPE_F16 : TSR_DTYPE_BF16, 0};
         run_case(d);
-        /* the warp-specialised tile: a long k (17 k-tiles) over two row
-         * slices, so that every block runs more items than it has stages and
-         * the hand-over barriers refill each stage buffer (the cases above
-         * give its blocks at most 6 items); both dtypes, with and without
-         * zero points */
+        /* the warp-specialised tiles: a long k (17 k-tiles) over several row
+         * slices (the last partial), so that every block runs more items
+         * than it has stages and the hand-over barriers refill each stage
+         * buffer (the cases above give its blocks at most 6 items); both
+         * dtypes, with and without zero points */
         for (int v = 0; swap_of[id] == TSR_W4A16_SWAP_WGMMA_WS && v < 2; v++) {
-            const gemm_case e = {TSR_W4A16_FORMAT_GPTQ, 136, 1088, 136, 128, v, 0, v ? TSR_DTYPE_F16 : TSR_DTYPE_BF16, 0};
+            const gemm_case e = {TSR_W4A16_FORMAT_GPTQ, 300, 1088, 136, 128, v, 0, v ? TSR_DTYPE_F16 : TSR_DTYPE_BF16, 0};
             run_case(e);
         }
         tsr_destroy(g_handle);

@@ -243,10 +243,13 @@ TSR_DEVICE void fence_proxy_async_smem(void)
 #define TSR_F32(d, i) TSR_F8(d, i), TSR_F8(d, i + 8), TSR_F8(d, i + 16), TSR_F8(d, i + 24)
 /* operand numbers b0..b9 */
 #define TSR_OPS10(b) "%" #b "0, %" #b "1, %" #b "2, %" #b "3, %" #b "4, %" #b "5, %" #b "6, %" #b "7, %" #b "8, %" #b "9"
-/* operands 0..31 (n64) or 0..63 (n128), then a0..a3, the descriptor and scale-d */
+/* operands 0..31 (n64), 0..63 (n128) or 0..127 (n256), then a0..a3, the descriptor and scale-d */
 #define TSR_D64 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", %30, %31}"
 #define TSR_D128 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", " TSR_OPS10(3) ", " TSR_OPS10(4) ", " \
                  TSR_OPS10(5) ", %60, %61, %62, %63}"
+#define TSR_D256 "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, " TSR_OPS10(1) ", " TSR_OPS10(2) ", " TSR_OPS10(3) ", " TSR_OPS10(4) ", " \
+                 TSR_OPS10(5) ", " TSR_OPS10(6) ", " TSR_OPS10(7) ", " TSR_OPS10(8) ", " TSR_OPS10(9) ", " TSR_OPS10(10) ", " \
+                 TSR_OPS10(11) ", %120, %121, %122, %123, %124, %125, %126, %127}"
 
 /* d[N/2] = A (a[4], this warp's 16 rows) * B (desc) + (accumulate ? d : 0),
  * f16 or bf16 inputs. accumulate is wgmma's scale-d predicate: 0 starts a sum
@@ -260,7 +263,7 @@ TSR_DEVICE void fence_proxy_async_smem(void)
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc), "r"(accumulate))
 template <int N, int BF16> TSR_DEVICE void wgmma_m64k16_rs(float *d, const uint32_t a[4], uint64_t desc, int accumulate)
 {
-    static_assert(N == 64 || N == 128, "wgmma_m64k16_rs: N is 64 or 128");
+    static_assert(N == 64 || N == 128 || N == 256, "wgmma_m64k16_rs: N is 64, 128 or 256");
 #if defined(TSR_EMU)
     tsr_simt_wgmma_m64k16_rs(d, N, a, desc, BF16, accumulate);
 #elif TSR_WGMMA_OK
@@ -268,10 +271,16 @@ template <int N, int BF16> TSR_DEVICE void wgmma_m64k16_rs(float *d, const uint3
         TSR_WGMMA_RS("m64n64k16", "f16", TSR_D64, "32", "33", "34", "35", "36", "37", TSR_F32(d, 0));
     else if (N == 64)
         TSR_WGMMA_RS("m64n64k16", "bf16", TSR_D64, "32", "33", "34", "35", "36", "37", TSR_F32(d, 0));
-    else if (!BF16)
+    else if (N == 128 && !BF16)
         TSR_WGMMA_RS("m64n128k16", "f16", TSR_D128, "64", "65", "66", "67", "68", "69", TSR_F32(d, 0), TSR_F32(d, 32));
-    else
+    else if (N == 128)
         TSR_WGMMA_RS("m64n128k16", "bf16", TSR_D128, "64", "65", "66", "67", "68", "69", TSR_F32(d, 0), TSR_F32(d, 32));
+    else if (!BF16)
+        TSR_WGMMA_RS("m64n256k16", "f16", TSR_D256, "128", "129", "130", "131", "132", "133", TSR_F32(d, 0), TSR_F32(d, 32),
+                     TSR_F32(d, 64), TSR_F32(d, 96));
+    else
+        TSR_WGMMA_RS("m64n256k16", "bf16", TSR_D256, "128", "129", "130", "131", "132", "133", TSR_F32(d, 0), TSR_F32(d, 32),
+                     TSR_F32(d, 64), TSR_F32(d, 96));
 #else
     (void)d;
     (void)a;

@@ -817,7 +817,7 @@ TSR_DEVICE void w4a16_ws_load(const tsr_w4a16_launch_args_t &p, int m0, int firs
 template <int MB, int STAGES, int BF16, int HAS_Z>
 __global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, 1) w4a16_gemm_ws_kernel(tsr_w4a16_launch_args_t p)
 {
-    static_assert(MB == 8, "the warp-specialised tile has 128 tokens");
+    static_assert(MB == 8 || MB == 16, "the warp-specialised tile has 128 or 256 tokens");
     static_assert(STAGES >= 3 && TSR_W4A16_WS_EMPTY(STAGES - 1, STAGES) < TSR_W4A16_WS_EPILOGUE_BAR, "two named barriers a stage, ids 1..14");
     constexpr int ROWS = 16 * MB, NJ = 2 * MB;
     typedef w4a16_stage_layout<ROWS, 1024> L;
@@ -832,9 +832,13 @@ __global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, 1) w4a16_gemm_ws_kernel(
      * warp-uniform; on threadIdx.x it treated the MMAs below as on a
      * divergent path and serialised every wgmma (its C7518) */
     if (__shfl_sync(0xffffffffu, (int)threadIdx.x / 32, 0) >= TSR_W4A16_WARPS) {
+        /* 256 tokens: 128 accumulators a thread; the loaders give registers
+         * to the computing warps (384 threads x 168 = 128 x 40 + 256 x 232) */
+        if constexpr (MB == 16) setmaxnreg_dec<40>();
         w4a16_ws_load<ROWS, STAGES, HAS_Z>(p, m0, first, last, smem);
         return;
     }
+    if constexpr (MB == 16) setmaxnreg_inc<232>();
     /* warps 0-7: configuration 8's computation, stage by stage as they fill */
     float acc[1][NJ][4];
     uint32_t a_regs[4][4];
