@@ -118,12 +118,11 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * warpgroup loads the stages while the two others only dequantise and
  * multiply, handing stages over through named barriers (at most 7 stages);
  * with 256 tokens (m64n256k16) each weight dequantised feeds twice the MMA
- * work. Rows 9-11 are used only when forced or tuned (not yet timed).
- * Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid for
- * prefill) and 9 (row 8 with 8 stages: 6 loaded ahead instead of 2, for
- * prefill, which run 15's profile found waiting with no warp eligible 59% of
- * the time) are used only when forced or tuned: the GPU benchmark compares them
- * with rows 0 and 4. Rows 7 and 8 run on sm_90 alone (tsr_w4a16_config_supported),
+ * work. Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid
+ * for prefill) and 9-11 (prefill candidates, not yet timed: 9 is row 8 with 8
+ * stages, 6 loaded ahead instead of 2; run 15's profile found row 8 waiting
+ * with no warp eligible 59% of the time) are used only when forced or tuned:
+ * the GPU benchmark compares them with rows 0, 4 and 8. Rows 7 and 8 run on sm_90 alone (tsr_w4a16_config_supported),
  * where the heuristic takes them from m = 33. To add a configuration, add a line
  * here: the kernel file instantiates every line, and the dispatcher walks them. */
 #define TSR_W4A16_CONFIGS(X) \

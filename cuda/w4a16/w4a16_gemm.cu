@@ -752,7 +752,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     cp_async_wait<0>();
 }
 
-/* ---- the warp-specialised warpgroup tile (configuration 10, sm_90a) ---------
+/* ---- the warp-specialised warpgroup tiles (configurations 10, 11; sm_90a) ----
  * Configuration 8's tile (128 columns x 128 tokens, two warpgroups of
  * wgmma.m64n128k16 with the weights as A from registers) with the loading
  * taken off the computing warps. Run 15's profile of configuration 8 at
@@ -769,8 +769,10 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
  * ~400 instructions an item (nvdisasm: each cp.async with its address,
  * bounds test and ptxas's three no-ops), most of what two warpgroups' MMAs
  * take at full rate; four share it. 384 threads cap a thread at 168
- * registers (ptxas 13.0), where the computing warps fit without spilling
- * (configuration 8 takes 202-212 when free to), so no setmaxnreg yet. */
+ * registers (ptxas 13.0), where the 128-token tile's computing warps fit
+ * without spilling (configuration 8 takes 202-206 when free to); the
+ * 256-token tile (configuration 11, m64n256k16) takes more with setmaxnreg
+ * (below). */
 #define TSR_W4A16_WS_THREADS (TSR_W4A16_THREADS + 128)
 #define TSR_W4A16_WS_FULL(s) (1 + (s))
 #define TSR_W4A16_WS_EMPTY(s, stages) (1 + (stages) + (s))
@@ -833,13 +835,17 @@ __global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, 1) w4a16_gemm_ws_kernel(
      * divergent path and serialised every wgmma (its C7518) */
     if (__shfl_sync(0xffffffffu, (int)threadIdx.x / 32, 0) >= TSR_W4A16_WARPS) {
         /* 256 tokens: 128 accumulators a thread; the loaders give registers
-         * to the computing warps (384 threads x 168 = 128 x 40 + 256 x 232) */
+         * to the computing warps (384 threads x 168 = 128 x 40 + 256 x 232;
+         * ptxas then allocates the computing path up to 232 and spills 36
+         * bytes in its epilogue, none in the loop; 240/32 and 240/24 put a
+         * spill into the loop) */
         if constexpr (MB == 16) setmaxnreg_dec<40>();
         w4a16_ws_load<ROWS, STAGES, HAS_Z>(p, m0, first, last, smem);
         return;
     }
     if constexpr (MB == 16) setmaxnreg_inc<232>();
-    /* warps 0-7: configuration 8's computation, stage by stage as they fill */
+    /* warps 0-7: configuration 8's computation (m64n256k16 for 256 tokens),
+     * stage by stage as they fill */
     float acc[1][NJ][4];
     uint32_t a_regs[4][4];
     int fresh = 1, nt = first / p.k_tiles, kt = first % p.k_tiles, s = 0;
@@ -881,10 +887,7 @@ extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *
 }
 
 /* ---- instantiation: one per line of TSR_W4A16_CONFIGS x dtype x zeros -------- */
-/* Sets the kernel's shared-memory limit and asks how many of its blocks fit on
- * one SM; both once per instantiation (and per process; tessera binds one
- * device per handle, and the attribute is per function), not per launch. */
-/* The kernel of a configuration: the warp-specialised tile has its own. */
+/* The kernel of a configuration: the warp-specialised tiles have their own. */
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 static void (*w4a16_kernel_of(void))(tsr_w4a16_launch_args_t)
 {
@@ -892,6 +895,9 @@ static void (*w4a16_kernel_of(void))(tsr_w4a16_launch_args_t)
     else return w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
 }
 
+/* Sets the kernel's shared-memory limit and asks how many of its blocks fit on
+ * one SM; both once per instantiation (and per process; tessera binds one
+ * device per handle, and the attribute is per function), not per launch. */
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
 static cudaError_t w4a16_prepare(int *blocks_per_sm)
 {
