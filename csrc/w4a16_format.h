@@ -114,12 +114,12 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * swap_ab = 2 (sm_90a only) is the warpgroup tile: the same roles on
  * wgmma.m64nNk16, N = 16*m_blocks tokens (64 or 128) read by the tensor cores
  * from shared memory, 64 columns per warpgroup (cuda/w4a16/). swap_ab = 3
- * (sm_90a only, 128 or 256 tokens) is that tile warp-specialised: a third
+ * (sm_90a only, 64, 128 or 256 tokens) is that tile warp-specialised: a third
  * warpgroup loads the stages while the two others only dequantise and
  * multiply, handing stages over through named barriers (at most 7 stages);
  * with 256 tokens (m64n256k16) each weight dequantised feeds twice the MMA
  * work. Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid
- * for prefill) and 9-11 (prefill candidates, not yet timed: 9 is row 8 with 8
+ * for prefill) and 9-12 (prefill candidates, not yet timed: 9 is row 8 with 8
  * stages, 6 loaded ahead instead of 2; run 15's profile found row 8 waiting
  * with no warp eligible 59% of the time) are used only when forced or tuned:
  * the GPU benchmark compares them with rows 0, 4 and 8. Rows 7 and 8 run on sm_90 alone (tsr_w4a16_config_supported),
@@ -137,8 +137,9 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
     X(8, 8, 4, 1, 2)         \
     X(9, 8, 8, 1, 2)         \
     X(10, 8, 6, 1, 3)        \
-    X(11, 16, 5, 1, 3)
-#define TSR_W4A16_CONFIG_COUNT 12
+    X(11, 16, 5, 1, 3)       \
+    X(12, 4, 7, 1, 3)
+#define TSR_W4A16_CONFIG_COUNT 13
 /* swap_ab of the warpgroup (wgmma) tiles, and of the warp-specialised one */
 #define TSR_W4A16_SWAP_WGMMA 2
 #define TSR_W4A16_SWAP_WGMMA_WS 3

@@ -94,21 +94,25 @@ if [ "${arch}" = "90a" ]; then
   # slice, more items than stages in every block of the grid), so that a
   # hang costs 30 s and not their 150 s of rows
   lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 9 --dequant-from 0 --json "$dest/w4a16_cfg9.json" >"$dest/w4a16_cfg9.md" 2>>"$log" || status=1
-  for c in 10 11; do
+  # 12: warp-specialised with 64 tokens, two blocks an SM (against 7 and 8 at m = 64-256)
+  for c in 10 11 12; do
+    ms=128,256,1024,4096
+    [ $c = 12 ] && ms=64,128,256
     if lim 30 $b --dtype f16 --shape 4096,2048 --m 300 --quick --config $c >>"$log" 2>&1; then
-      lim 150 $b --dtype f16 --m 128,256,1024,4096 --config $c --dequant-from 0 --json "$dest/w4a16_cfg$c.json" >"$dest/w4a16_cfg$c.md" 2>>"$log" || status=1
+      lim 150 $b --dtype f16 --m $ms --config $c --dequant-from 0 --json "$dest/w4a16_cfg$c.json" >"$dest/w4a16_cfg$c.md" 2>>"$log" || status=1
     else
       say "w4a16 config $c failed or hung on a small layer: its rows skipped (see the log)"
       status=1
     fi
   done
-  say "w4a16 warpgroup tiles (configs 7-11) done"
+  say "w4a16 warpgroup tiles (configs 7-12) done"
   # the prefill candidates row by row against configuration 8, same run
   : >"$dest/w4a16_prefill_candidates.md"
-  for c in 9 10 11; do
+  for c in 9 10 11 12; do
     [ -s "$dest/w4a16_cfg$c.json" ] || continue
     python3 perf/compare_runs.py "$dest/w4a16_cfg8.json" "$dest/w4a16_cfg$c.json" >>"$dest/w4a16_prefill_candidates.md" 2>>"$log" || status=1
   done
+  [ -s "$dest/w4a16_cfg12.json" ] && { python3 perf/compare_runs.py "$dest/w4a16_cfg7.json" "$dest/w4a16_cfg12.json" >>"$dest/w4a16_prefill_candidates.md" 2>>"$log" || status=1; }
 fi
 # packing a 70B model's GPTQ tensors: the GPU path against one core of the host
 lim 120 build-gpu/perf/bench_w4a16_pack --model 70b --host-reps 1 --json "$dest/w4a16_pack.json" >"$dest/w4a16_pack.md" 2>>"$log" || status=1
@@ -168,7 +172,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_prefill_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

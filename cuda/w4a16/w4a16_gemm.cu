@@ -752,7 +752,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     cp_async_wait<0>();
 }
 
-/* ---- the warp-specialised warpgroup tiles (configurations 10, 11; sm_90a) ----
+/* ---- the warp-specialised warpgroup tiles (configurations 10-12; sm_90a) ----
  * Configuration 8's tile (128 columns x 128 tokens, two warpgroups of
  * wgmma.m64n128k16 with the weights as A from registers) with the loading
  * taken off the computing warps. Run 15's profile of configuration 8 at
@@ -816,10 +816,12 @@ TSR_DEVICE void w4a16_ws_load(const tsr_w4a16_launch_args_t &p, int m0, int firs
         named_barrier_arrive(TSR_W4A16_WS_FULL(signalled % STAGES), TSR_W4A16_WS_THREADS);
 }
 
+/* Two blocks an SM for the 64-token tile (configuration 12), as
+ * configuration 7; one for the others. */
 template <int MB, int STAGES, int BF16, int HAS_Z>
-__global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, 1) w4a16_gemm_ws_kernel(tsr_w4a16_launch_args_t p)
+__global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, MB == 4 ? 2 : 1) w4a16_gemm_ws_kernel(tsr_w4a16_launch_args_t p)
 {
-    static_assert(MB == 8 || MB == 16, "the warp-specialised tile has 128 or 256 tokens");
+    static_assert(MB == 4 || MB == 8 || MB == 16, "the warp-specialised tile has 64, 128 or 256 tokens");
     static_assert(STAGES >= 3 && TSR_W4A16_WS_EMPTY(STAGES - 1, STAGES) < TSR_W4A16_WS_EPILOGUE_BAR, "two named barriers a stage, ids 1..14");
     constexpr int ROWS = 16 * MB, NJ = 2 * MB;
     typedef w4a16_stage_layout<ROWS, 1024> L;
@@ -834,16 +836,19 @@ __global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, 1) w4a16_gemm_ws_kernel(
      * warp-uniform; on threadIdx.x it treated the MMAs below as on a
      * divergent path and serialised every wgmma (its C7518) */
     if (__shfl_sync(0xffffffffu, (int)threadIdx.x / 32, 0) >= TSR_W4A16_WARPS) {
-        /* 256 tokens: 128 accumulators a thread; the loaders give registers
-         * to the computing warps (384 threads x 168 = 128 x 40 + 256 x 232;
-         * ptxas then allocates the computing path up to 232 and spills 36
-         * bytes in its epilogue, none in the loop; 240/32 and 240/24 put a
-         * spill into the loop) */
-        if constexpr (MB == 16) setmaxnreg_dec<40>();
+        /* The loaders give registers to the computing warps where these
+         * need more than an even share. 256 tokens: 128 accumulators a
+         * thread; 384 x 168 = 128 x 40 + 256 x 232 (ptxas then allocates the
+         * computing path up to 232 and spills 36 bytes in its epilogue, none
+         * in the loop; 240/32 and 240/24 put a spill into the loop). 64
+         * tokens, two blocks an SM at 80 registers a thread (16 bytes of
+         * spill without): 384 x 80 >= 128 x 40 + 256 x 96. */
+        if constexpr (MB != 8) setmaxnreg_dec<40>();
         w4a16_ws_load<ROWS, STAGES, HAS_Z>(p, m0, first, last, smem);
         return;
     }
     if constexpr (MB == 16) setmaxnreg_inc<232>();
+    if constexpr (MB == 4) setmaxnreg_inc<96>();
     /* warps 0-7: configuration 8's computation (m64n256k16 for 256 tokens),
      * stage by stage as they fill */
     float acc[1][NJ][4];

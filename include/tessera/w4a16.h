@@ -154,7 +154,7 @@ tsr_status_t tsr_w4a16_dequantize(tsr_handle_t handle, const tsr_w4a16_layout_t 
  * from a heuristic. These calls expose that choice. */
 int tsr_w4a16_config_count(void); /* valid ids are 0 .. count-1 */
 /* 1 when configuration id runs on handle's device; 0 for an unknown id, a
- * NULL handle, and the sm_90 warpgroup tiles (7 to 11) on any other device.
+ * NULL handle, and the sm_90 warpgroup tiles (7 to 12) on any other device.
  * ktune times only these; tsr_w4a16_gemm_config refuses the others. */
 int tsr_w4a16_config_supported(tsr_handle_t handle, int id);
 /* The id tsr_w4a16_gemm would use for m rows. */
