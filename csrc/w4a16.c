@@ -10,7 +10,7 @@
 #include "w4a16_internal.h"
 
 static const tsr_w4a16_config_t k_configs[TSR_W4A16_CONFIG_COUNT] = {
-#define TSR_W4A16_ROW(id, mb, stages, wm, swap) {id, mb, stages, wm, swap},
+#define TSR_W4A16_ROW(id, mb, stages, wm, swap, ipb) {id, mb, stages, wm, swap, ipb},
     TSR_W4A16_CONFIGS(TSR_W4A16_ROW)
 #undef TSR_W4A16_ROW
 };

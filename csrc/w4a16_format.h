@@ -103,43 +103,50 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
 }
 
 /* ---- kernel configurations: the dispatch table ------------------------------
- * X(id, m_blocks, stages, warps_m, swap_ab): a block computes 16*m_blocks rows;
- * stages is the depth of the cp.async pipeline; warps_m is how many of the 8
- * warps split the rows (1: each warp has 16 columns and every row; 2: 32
- * columns and half the rows, see the kernel's warp grid). swap_ab = 1 (with
- * m_blocks 1) is the 8-row decode tile: the weights are the mma's A operand
- * and the activations its B, so the mma's 8-wide side carries the tokens and
- * an m16n8k16 covers 16 columns of 8 tokens where the 16-row tile needs two
- * for 16 tokens (half the mma, half the ldmatrix, half the accumulators).
- * swap_ab = 2 (sm_90a only) is the warpgroup tile: the same roles on
- * wgmma.m64nNk16, N = 16*m_blocks tokens (64 or 128) read by the tensor cores
- * from shared memory, 64 columns per warpgroup (cuda/w4a16/). swap_ab = 3
- * (sm_90a only, 64, 128 or 256 tokens) is that tile warp-specialised: a third
- * warpgroup loads the stages while the two others only dequantise and
- * multiply, handing stages over through named barriers (at most 7 stages);
- * with 256 tokens (m64n256k16) each weight dequantised feeds twice the MMA
- * work. Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid
- * for prefill) and 9-12 (prefill candidates, not yet timed: 9 is row 8 with 8
+ * X(id, m_blocks, stages, warps_m, swap_ab, items_per_barrier): a block
+ * computes 16*m_blocks rows; stages is the depth of the cp.async pipeline;
+ * warps_m is how many of the 8 warps split the rows (1: each warp has 16
+ * columns and every row; 2: 32 columns and half the rows, see the kernel's
+ * warp grid). swap_ab = 1 (with m_blocks 1) is the 8-row decode tile: the
+ * weights are the mma's A operand and the activations its B, so the mma's
+ * 8-wide side carries the tokens and an m16n8k16 covers 16 columns of 8
+ * tokens where the 16-row tile needs two for 16 tokens (half the mma, half
+ * the ldmatrix, half the accumulators). swap_ab = 2 (sm_90a only) is the
+ * warpgroup tile: the same roles on wgmma.m64nNk16, N = 16*m_blocks tokens
+ * (64 or 128) read by the tensor cores from shared memory, 64 columns per
+ * warpgroup (cuda/w4a16/). swap_ab = 3 (sm_90a only, 64, 128 or 256 tokens)
+ * is that tile warp-specialised: a third warpgroup loads the stages while
+ * the two others only dequantise and multiply, handing stages over through
+ * named barriers (at most 7 stages); with 256 tokens (m64n256k16) each weight
+ * dequantised feeds twice the MMA work. items_per_barrier = 2 (8-warp tiles
+ * other than the warpgroup ones) waits and loads for two items at each
+ * block barrier instead of one: run 15's decode profile had a warp stalled
+ * at the barrier 1.01 of every 7.7 cycles.
+ * Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid for
+ * prefill), 9-12 (prefill candidates, not yet timed: 9 is row 8 with 8
  * stages, 6 loaded ahead instead of 2; run 15's profile found row 8 waiting
- * with no warp eligible 59% of the time) are used only when forced or tuned:
- * the GPU benchmark compares them with rows 0, 4 and 8. Rows 7 and 8 run on sm_90 alone (tsr_w4a16_config_supported),
- * where the heuristic takes them from m = 33. To add a configuration, add a line
- * here: the kernel file instantiates every line, and the dispatcher walks them. */
+ * with no warp eligible 59% of the time) and 13 (row 6 with two items a
+ * barrier, not yet timed) are used only when forced or tuned: the GPU
+ * benchmark compares them with rows 0, 4, 6 and 8. Rows 7-12 run on sm_90
+ * alone (tsr_w4a16_config_supported), where the heuristic takes 7 and 8
+ * from m = 33. To add a configuration, add a line here: the kernel file
+ * instantiates every line, and the dispatcher walks them. */
 #define TSR_W4A16_CONFIGS(X) \
-    X(0, 1, 8, 1, 0)         \
-    X(1, 2, 4, 1, 0)         \
-    X(2, 4, 4, 1, 0)         \
-    X(3, 1, 4, 1, 0)         \
-    X(4, 8, 4, 1, 0)         \
-    X(5, 8, 4, 2, 0)         \
-    X(6, 1, 8, 1, 1)         \
-    X(7, 4, 4, 1, 2)         \
-    X(8, 8, 4, 1, 2)         \
-    X(9, 8, 8, 1, 2)         \
-    X(10, 8, 6, 1, 3)        \
-    X(11, 16, 5, 1, 3)       \
-    X(12, 4, 7, 1, 3)
-#define TSR_W4A16_CONFIG_COUNT 13
+    X(0, 1, 8, 1, 0, 1)      \
+    X(1, 2, 4, 1, 0, 1)      \
+    X(2, 4, 4, 1, 0, 1)      \
+    X(3, 1, 4, 1, 0, 1)      \
+    X(4, 8, 4, 1, 0, 1)      \
+    X(5, 8, 4, 2, 0, 1)      \
+    X(6, 1, 8, 1, 1, 1)      \
+    X(7, 4, 4, 1, 2, 1)      \
+    X(8, 8, 4, 1, 2, 1)      \
+    X(9, 8, 8, 1, 2, 1)      \
+    X(10, 8, 6, 1, 3, 1)     \
+    X(11, 16, 5, 1, 3, 1)    \
+    X(12, 4, 7, 1, 3, 1)     \
+    X(13, 1, 8, 1, 1, 2)
+#define TSR_W4A16_CONFIG_COUNT 14
 /* swap_ab of the warpgroup (wgmma) tiles, and of the warp-specialised one */
 #define TSR_W4A16_SWAP_WGMMA 2
 #define TSR_W4A16_SWAP_WGMMA_WS 3
@@ -153,7 +160,7 @@ TSR_HD int tsr_w4a16_block_threads(int swap_ab)
 }
 
 typedef struct tsr_w4a16_config {
-    int id, m_blocks, stages, warps_m, swap_ab;
+    int id, m_blocks, stages, warps_m, swap_ab, items_per_barrier;
 } tsr_w4a16_config_t;
 
 /* Rows of activations (tokens) one block computes. */

@@ -79,6 +79,11 @@ say "w4a16 bf16 vs cuBLAS done"
 # the 16-row decode tile (config 0) beside the default 8-row swapped one (6) at m <= 8
 lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 0 --dequant-from 0 --json "$dest/w4a16_cfg0.json" >"$dest/w4a16_cfg0.md" 2>>"$log" || status=1
 say "w4a16 decode config 0 done"
+# the 8-row decode tile with two items a block barrier (13, not yet timed)
+# against the default rows (6 at m <= 8), row by row
+lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 13 --dequant-from 0 --json "$dest/w4a16_cfg13.json" >"$dest/w4a16_cfg13.md" 2>>"$log" || status=1
+python3 perf/compare_runs.py "$dest/w4a16_f16.json" "$dest/w4a16_cfg13.json" >"$dest/w4a16_decode_candidates.md" 2>>"$log" || status=1
+say "w4a16 decode config 13 done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 # the warpgroup (wgmma) tiles forced, sm_90 only: 64 tokens (config 7) and
@@ -172,7 +177,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_cfg13 w4a16_decode_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

@@ -634,12 +634,13 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
 #define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((mb) == 1 ? 4 : 1)
 #endif
 
-template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP, int IPB>
 __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM, SWAP)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
 {
     static_assert(MB % WM == 0 && 8 % WM == 0, "the warp grid must divide the tile");
     static_assert(SWAP != 1 || (MB == 1 && WM == 1), "the swapped tile is the 8-row decode tile");
     static_assert(SWAP != 2 || ((MB == 4 || MB == 8) && WM == 1), "the warpgroup tile has 64 or 128 tokens");
+    static_assert(IPB == 1 || (IPB == 2 && SWAP != 2 && STAGES % 2 == 0), "two items a barrier: 8-warp mma.sync tiles, even stages");
     constexpr int ROWS = SWAP == 1 ? 8 : 16 * MB, ALIGN = SWAP == 2 ? 1024 : 16;
     /* a warp's accumulator fragments */
     constexpr int MBW = SWAP ? 1 : MB / WM, NJ = SWAP == 1 ? 1 : SWAP == 2 ? 2 * MB : 2 * WM;
@@ -667,11 +668,14 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 
     /* Stages loaded ahead of the one computed: all but that one, and one
      * fewer for the warpgroup tiles, whose MMAs may still read the previous
-     * item's stage (w4a16_compute_stage_wgmma). The prologue fills AHEAD
-     * stages; a group is committed even when empty, so that wait<AHEAD-1>
+     * item's stage (w4a16_compute_stage_wgmma), and for two items a barrier
+     * (IPB 2: the barrier before item i lets items i+AHEAD and i+AHEAD+1
+     * overwrite the stages of i-2 and i-1, while i and i+1 are computed).
+     * The prologue fills AHEAD stages, a commit group every IPB items; a
+     * group is committed even when empty, so that wait<GROUPS-1>
      * always means "the oldest stage has landed". */
-    constexpr int AHEAD = SWAP == 2 ? STAGES - 2 : STAGES - 1;
-    static_assert(AHEAD >= 1, "the pipeline needs a stage in flight");
+    constexpr int AHEAD = SWAP == 2 || IPB == 2 ? STAGES - 2 : STAGES - 1, GROUPS = AHEAD / IPB;
+    static_assert(AHEAD >= IPB && AHEAD % IPB == 0, "the pipeline needs a group in flight");
     static_assert(STAGES <= 8, "the item switch has cases for 8 stages");
 #pragma unroll
     for (int s = 0; s < AHEAD; s++) {
@@ -679,7 +683,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
             w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes, threadIdx.x);
             w4a16_loader_next<ROWS>(p, &ld);
         }
-        cp_async_commit();
+        if ((s + 1) % IPB == 0) cp_async_commit();
     }
     /* Stage buffers in turn, each stage's item code written once per stage
      * buffer so that it knows its buffer at compile time: the shared-memory
@@ -696,17 +700,26 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
      * cycles of every 7.75 for want of an instruction); now 3,000. */
     auto run_item = [&](auto stage_tag, int item) {
         constexpr int s = w4a16_stage_of(stage_tag);
-        cp_async_wait<AHEAD - 1>();
-        /* the tensor cores read the activations through the async proxy */
-        if constexpr (SWAP == 2) fence_proxy_async_smem();
-        /* everyone's copies of this stage have landed, and everyone is
-         * done with the stage the next load overwrites */
-        __syncthreads();
-        if (item + AHEAD < last) {
-            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD) % STAGES) * L::bytes, threadIdx.x);
-            w4a16_loader_next<ROWS>(p, &ld);
+        /* IPB 2: the block's even items (counted from its first) wait and
+         * load for the odd ones too. The switch keeps stage == (item -
+         * first) % STAGES, and STAGES is even: the stage buffer's parity is
+         * the item's, known at compile time */
+        if (IPB == 1 || s % 2 == 0) {
+            cp_async_wait<GROUPS - 1>();
+            /* the tensor cores read the activations through the async proxy */
+            if constexpr (SWAP == 2) fence_proxy_async_smem();
+            /* everyone's copies of this stage have landed, and everyone is
+             * done with the stage the next load overwrites */
+            __syncthreads();
+#pragma unroll
+            for (int j = 0; j < IPB; j++) {
+                if (item + AHEAD + j < last) {
+                    w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD + j) % STAGES) * L::bytes, threadIdx.x);
+                    w4a16_loader_next<ROWS>(p, &ld);
+                }
+            }
+            cp_async_commit();
         }
-        cp_async_commit();
         if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
         else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
         else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
@@ -893,20 +906,20 @@ extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *
 
 /* ---- instantiation: one per line of TSR_W4A16_CONFIGS x dtype x zeros -------- */
 /* The kernel of a configuration: the warp-specialised tiles have their own. */
-template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP, int IPB>
 static void (*w4a16_kernel_of(void))(tsr_w4a16_launch_args_t)
 {
     if constexpr (SWAP == TSR_W4A16_SWAP_WGMMA_WS) return w4a16_gemm_ws_kernel<MB, STAGES, BF16, HAS_Z>;
-    else return w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP>;
+    else return w4a16_gemm_kernel<MB, WM, STAGES, BF16, HAS_Z, SWAP, IPB>;
 }
 
 /* Sets the kernel's shared-memory limit and asks how many of its blocks fit on
  * one SM; both once per instantiation (and per process; tessera binds one
  * device per handle, and the attribute is per function), not per launch. */
-template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP, int IPB>
 static cudaError_t w4a16_prepare(int *blocks_per_sm)
 {
-    auto w4a16_gemm = w4a16_kernel_of<MB, WM, STAGES, BF16, HAS_Z, SWAP>();
+    auto w4a16_gemm = w4a16_kernel_of<MB, WM, STAGES, BF16, HAS_Z, SWAP, IPB>();
     const size_t smem = tsr_w4a16_smem_bytes(tsr_w4a16_tile_rows(MB, SWAP), STAGES, SWAP);
     static int resident = 0;
     if (!resident) {
@@ -921,40 +934,40 @@ static cudaError_t w4a16_prepare(int *blocks_per_sm)
     return cudaSuccess;
 }
 
-template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP>
+template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP, int IPB>
 static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
-    auto w4a16_gemm = w4a16_kernel_of<MB, WM, STAGES, BF16, HAS_Z, SWAP>();
-    cudaError_t e = w4a16_prepare<MB, WM, STAGES, BF16, HAS_Z, SWAP>(NULL);
+    auto w4a16_gemm = w4a16_kernel_of<MB, WM, STAGES, BF16, HAS_Z, SWAP, IPB>();
+    cudaError_t e = w4a16_prepare<MB, WM, STAGES, BF16, HAS_Z, SWAP, IPB>(NULL);
     if (e != cudaSuccess) return e;
     const size_t smem = tsr_w4a16_smem_bytes(tsr_w4a16_tile_rows(MB, SWAP), STAGES, SWAP);
     dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(tsr_w4a16_block_threads(SWAP));
     return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
 }
 
-template <int MB, int WM, int STAGES, int SWAP>
+template <int MB, int WM, int STAGES, int SWAP, int IPB>
 static cudaError_t w4a16_launch_config(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
     if (p->bf16)
-        return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 1, 1, SWAP>(p, stream)
-                            : w4a16_launch_one<MB, WM, STAGES, 1, 0, SWAP>(p, stream);
-    return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 0, 1, SWAP>(p, stream)
-                        : w4a16_launch_one<MB, WM, STAGES, 0, 0, SWAP>(p, stream);
+        return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 1, 1, SWAP, IPB>(p, stream)
+                            : w4a16_launch_one<MB, WM, STAGES, 1, 0, SWAP, IPB>(p, stream);
+    return p->has_zeros ? w4a16_launch_one<MB, WM, STAGES, 0, 1, SWAP, IPB>(p, stream)
+                        : w4a16_launch_one<MB, WM, STAGES, 0, 0, SWAP, IPB>(p, stream);
 }
 
-template <int MB, int WM, int STAGES, int SWAP>
+template <int MB, int WM, int STAGES, int SWAP, int IPB>
 static cudaError_t w4a16_prepare_config(int bf16, int has_zeros, int *blocks_per_sm)
 {
     if (bf16)
-        return has_zeros ? w4a16_prepare<MB, WM, STAGES, 1, 1, SWAP>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 1, 0, SWAP>(blocks_per_sm);
-    return has_zeros ? w4a16_prepare<MB, WM, STAGES, 0, 1, SWAP>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 0, 0, SWAP>(blocks_per_sm);
+        return has_zeros ? w4a16_prepare<MB, WM, STAGES, 1, 1, SWAP, IPB>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 1, 0, SWAP, IPB>(blocks_per_sm);
+    return has_zeros ? w4a16_prepare<MB, WM, STAGES, 0, 1, SWAP, IPB>(blocks_per_sm) : w4a16_prepare<MB, WM, STAGES, 0, 0, SWAP, IPB>(blocks_per_sm);
 }
 
 extern "C" cudaError_t tsr_w4a16_blocks_per_sm(int config, int bf16, int has_zeros, int *blocks_per_sm)
 {
     switch (config) {
-#define TSR_W4A16_CASE(id, mb, stages, wm, swap) \
-    case id: return w4a16_prepare_config<mb, wm, stages, swap>(bf16, has_zeros, blocks_per_sm);
+#define TSR_W4A16_CASE(id, mb, stages, wm, swap, ipb) \
+    case id: return w4a16_prepare_config<mb, wm, stages, swap, ipb>(bf16, has_zeros, blocks_per_sm);
         TSR_W4A16_CONFIGS(TSR_W4A16_CASE)
 #undef TSR_W4A16_CASE
     }
@@ -964,8 +977,8 @@ extern "C" cudaError_t tsr_w4a16_blocks_per_sm(int config, int bf16, int has_zer
 extern "C" cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *p, cudaStream_t stream)
 {
     switch (p->config) {
-#define TSR_W4A16_CASE(id, mb, stages, wm, swap) \
-    case id: return w4a16_launch_config<mb, wm, stages, swap>(p, stream);
+#define TSR_W4A16_CASE(id, mb, stages, wm, swap, ipb) \
+    case id: return w4a16_launch_config<mb, wm, stages, swap, ipb>(p, stream);
         TSR_W4A16_CONFIGS(TSR_W4A16_CASE)
 #undef TSR_W4A16_CASE
     }
