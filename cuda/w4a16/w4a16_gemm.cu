@@ -186,8 +186,8 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
 {
     typedef w4a16_stage_layout<ROWS> L;
     static_assert(THREADS % 64 == 0, "rounds of a multiple of 8 rows keep each thread's swizzle slot");
-    /* Activations: ROWS rows of 64 k as 8 chunks of 16 bytes, 32 rows per
-     * round of 256 threads. Rows past m are not copied at all (zeroed once
+    /* Activations: ROWS rows of 64 k as 8 chunks of 16 bytes, THREADS / 8
+     * rows a round (32 for the block's 256 threads). Rows past m are not copied at all (zeroed once
      * when the kernel starts, w4a16_zero_rows_past_m); k past the end is
      * zero-filled without being read. */
     constexpr int A_CHUNKS = ROWS * 8, ROWS_PER_ROUND = THREADS / 8;
