@@ -4,6 +4,7 @@
  * tiles; the GPU packer against the host packer byte for byte; and each kind
  * of bad input. Built as test_w4a16_emu (CPU emulation) and test_w4a16_gpu. */
 #include <string.h>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -291,7 +292,7 @@ static void test_every_config(void **state)
         const bool long_case = swap_of[id] == TSR_W4A16_SWAP_WGMMA_WS || items_per_barrier_of[id] == 2;
         for (int v = 0; long_case && v < 2; v++) {
             /* two or three row slices, the last partial */
-            const int m = rows_per_block(NULL, 0) * 5 / 2 + 2 < 300 ? rows_per_block(NULL, 0) * 5 / 2 + 2 : 300;
+            const int m = std::min(rows_per_block(NULL, 0) * 5 / 2 + 2, 300);
             const gemm_case e = {TSR_W4A16_FORMAT_GPTQ, m, 1088, 136, 128, v, 0, v ? TSR_DTYPE_F16 : TSR_DTYPE_BF16, 0};
             run_case(e);
         }

@@ -802,31 +802,29 @@ TSR_DEVICE void w4a16_ws_load(const tsr_w4a16_launch_args_t &p, int m0, int firs
     const int tid = (int)threadIdx.x - TSR_W4A16_THREADS;
     w4a16_zero_rows_past_m<ROWS, STAGES, 1024, LOADERS>(p, m0, smem, tid);
     w4a16_loader ld = w4a16_make_loader<ROWS, HAS_Z, LOADERS>(p, m0, first, tid);
-    int issued = 0, signalled = 0;
-    for (int item = first; item < last; item++) {
-        const int s = issued % STAGES;
-        /* Refilling s needs item - STAGES's MMAs retired, which the
+    const int n = last - first;
+    for (int i = 0; i < n; i++) { /* the block's item first + i into stage i % STAGES */
+        const int s = i % STAGES;
+        /* Refilling s needs item i - STAGES's MMAs retired, which the
          * computing warps signal (EMPTY) once they have issued the next
          * item's. FULL(j) comes after issuing j + AHEAD, which needs EMPTY
          * of j + AHEAD - STAGES, signalled at j + AHEAD - STAGES + 1: at most
          * j - 1, where the computing warps wait for FULL(j), so AHEAD <=
          * STAGES - 2 or neither side moves. */
-        if (issued >= STAGES) named_barrier_sync(TSR_W4A16_WS_EMPTY(s, STAGES), TSR_W4A16_WS_THREADS);
+        if (i >= STAGES) named_barrier_sync(TSR_W4A16_WS_EMPTY(s, STAGES), TSR_W4A16_WS_THREADS);
         w4a16_load_stage<ROWS, HAS_Z, LOADERS>(p, ld, smem + s * L::bytes, tid);
         w4a16_loader_next<ROWS>(p, &ld);
         cp_async_commit();
-        issued++;
-        if (issued - signalled > AHEAD) {
-            cp_async_wait<AHEAD>(); /* the oldest unsignalled stage has landed */
+        if (i >= AHEAD) { /* item i - AHEAD, the oldest not yet handed over */
+            cp_async_wait<AHEAD>(); /* its copies have landed */
             fence_proxy_async_smem(); /* the tensor cores read it through the async proxy */
-            named_barrier_arrive(TSR_W4A16_WS_FULL(signalled % STAGES), TSR_W4A16_WS_THREADS);
-            signalled++;
+            named_barrier_arrive(TSR_W4A16_WS_FULL((i - AHEAD) % STAGES), TSR_W4A16_WS_THREADS);
         }
     }
     cp_async_wait<0>();
     fence_proxy_async_smem();
-    for (; signalled < issued; signalled++)
-        named_barrier_arrive(TSR_W4A16_WS_FULL(signalled % STAGES), TSR_W4A16_WS_THREADS);
+    for (int j = n > AHEAD ? n - AHEAD : 0; j < n; j++)
+        named_barrier_arrive(TSR_W4A16_WS_FULL(j % STAGES), TSR_W4A16_WS_THREADS);
 }
 
 /* Two blocks an SM for the 64-token tile (configuration 12), as

@@ -145,12 +145,12 @@ enum SmemWrite { kStore, kAsyncIssue, kAsyncDone };
 /* Barrier arrival: the thread's clock joins the instance's (release), and
  * its later accesses get a new clock. Completion publishes the join; a
  * waiter takes it on waking (acquire). */
-void arrive_barrier(Barrier &bar, Fiber *f, int me)
+void arrive_barrier(Barrier &bar, Fiber *f)
 {
     if (bar.join.size() < f->vc.size()) bar.join.resize(f->vc.size(), 0);
     for (size_t i = 0; i < f->vc.size(); i++)
         if (f->vc[i] > bar.join[i]) bar.join[i] = f->vc[i];
-    f->vc[(size_t)me]++;
+    f->vc[(size_t)(f->warp * 32 + f->lane)]++; /* the thread's own clock */
     bar.arrived++;
 }
 void complete_barrier(Barrier &bar)
@@ -491,7 +491,7 @@ void tsr_simt_syncthreads(void)
     Fiber *f = self();
     Block *b = f->block;
     unsigned my = b->sync.gen;
-    arrive_barrier(b->sync, f, thread_id(f));
+    arrive_barrier(b->sync, f);
     if (b->sync.arrived == b->live) complete_barrier(b->sync);
     while (b->sync.gen == my) yield_to_scheduler();
     acquire_barrier(b->sync, f);
@@ -522,7 +522,7 @@ static void named_barrier(int id, int count, bool wait)
     }
     bar.count = count;
     unsigned my = bar.gen;
-    arrive_barrier(bar, f, thread_id(f));
+    arrive_barrier(bar, f);
     if (bar.arrived == count) complete_barrier(bar);
     if (!wait) return;
     while (bar.gen == my) yield_to_scheduler();
