@@ -87,14 +87,15 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
 
 /* The group size the kernels walk: per-channel is one group over the padded k. */
 static int kernel_group_size(const tsr_w4a16_layout_t *l) { return l->group_size == l->k ? l->k_padded : l->group_size; }
-/* The kernel finds a k's group with one shift: group sizes are 32, 64 or 128,
- * or k; a k_padded that is not a power of two is one group, shift 31. */
+/* The kernel finds a k's group with one shift when the group size is a power
+ * of two (32, 64, 128, ...); other multiples of 64 (192, or a per-channel
+ * k_padded such as 4160) get -1, and the kernel divides. */
 static int kernel_group_shift(const tsr_w4a16_layout_t *l)
 {
     const int g = kernel_group_size(l);
     for (int sh = 0; sh < 31; sh++)
         if (g == 1 << sh) return sh;
-    return 31;
+    return -1;
 }
 
 static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
@@ -264,8 +265,13 @@ tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode
     return TSR_STATUS_SUCCESS;
 }
 
+/* Blocks per SM of the dequantisation: 1024 threads, 70 KB of its shared
+ * buffers, and each block holds the next tile's loads in flight. */
+#define TSR_W4A16_DEQUANT_BLOCKS_PER_SM 4
+
 /* Fills the dequantisation launch of a packed weight into w ([k][n], dense). */
-static void dequant_args(const tsr_w4a16_layout_t *l, const void *packed, void *w, tsr_w4a16_dequant_args_t *args)
+static void dequant_args(tsr_handle_t h, const tsr_w4a16_layout_t *l, const void *packed, void *w,
+                         tsr_w4a16_dequant_args_t *args)
 {
     const unsigned char *blob = packed;
     memset(args, 0, sizeof *args);
@@ -275,8 +281,10 @@ static void dequant_args(const tsr_w4a16_layout_t *l, const void *packed, void *
     args->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     args->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
     args->group_size = kernel_group_size(l);
+    args->group_shift = kernel_group_shift(l);
     args->has_zeros = l->has_zeros;
     args->bf16 = l->dtype == TSR_DTYPE_BF16;
+    args->blocks = TSR_W4A16_DEQUANT_BLOCKS_PER_SM * (h->info.sm_count > 0 ? h->info.sm_count : 1);
     args->qweight = (const uint32_t *)(blob + l->qweight_offset);
     args->scales = (const uint16_t *)(blob + l->scales_offset);
     args->zeros = l->has_zeros ? blob + l->zeros_offset : NULL;
@@ -290,7 +298,7 @@ static tsr_status_t dense_gemm(const char *fn, tsr_handle_t h, const tsr_w4a16_l
                                const void *packed, const void *bias, void *c, void *w, cudaStream_t stream)
 {
     tsr_w4a16_dequant_args_t args;
-    dequant_args(l, packed, w, &args);
+    dequant_args(h, l, packed, w, &args);
     TSR_CUDA_TRY(tsr_w4a16_launch_dequant(&args, stream));
     float one = 1.f, beta = 0.f;
     if (bias) {
@@ -462,7 +470,7 @@ tsr_status_t tsr_w4a16_dequantize(tsr_handle_t handle, const tsr_w4a16_layout_t 
     TSR_CHECK_ALIGN(fn, packed, 16);
     TSR_CHECK_ALIGN(fn, w, 16);
     tsr_w4a16_dequant_args_t args;
-    dequant_args(l, packed, w, &args);
+    dequant_args(handle, l, packed, w, &args);
     tsr_nvtx_push(fn);
     cudaError_t e = tsr_w4a16_launch_dequant(&args, stream);
     tsr_nvtx_pop();

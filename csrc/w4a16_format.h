@@ -191,7 +191,7 @@ typedef struct tsr_w4a16_launch_args {
     int m, n, k;                 /* logical sizes */
     int n_padded, k_tiles, n_tiles;
     int group_size, groups;
-    int group_shift;             /* k >> group_shift is k's group: log2(group_size), or 31 for one group over all of k */
+    int group_shift;             /* k >> group_shift is k's group: log2(group_size); -1 when that is no power of two */
     int m_slices;                /* ceil(m / tile rows); grid.y */
     int blocks_per_slice;        /* grid.x */
     int items_per_block;         /* consecutive (n-tile, k-tile) items, column-major */

@@ -36,11 +36,12 @@ typedef struct tsr_w4a16_pack_args {
 } tsr_w4a16_pack_args_t;
 cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *args, cudaStream_t stream);
 
-/* Dequantisation to dense [k][n]: one block per (k-tile, n-tile). group_size
- * as the gemm resolves it (k_padded for per-channel); perm NULL without
+/* Dequantisation to dense [k][n]: min(blocks, tiles) blocks walk the (k-tile,
+ * n-tile) tiles. group_size and group_shift as the gemm's (k_padded for
+ * per-channel; shift -1 when the size is no power of two); perm NULL without
  * act-order. */
 typedef struct tsr_w4a16_dequant_args {
-    int k, n, n_padded, k_tiles, n_tiles, group_size, has_zeros, bf16;
+    int k, n, n_padded, k_tiles, n_tiles, group_size, group_shift, has_zeros, bf16, blocks;
     const uint32_t *qweight;
     const uint16_t *scales;
     const uint8_t *zeros;

@@ -9,7 +9,8 @@
  * Every (layer, m) is first checked against cuBLAS on the dequantised weight.
  * For m >= --dequant-from (default 128; 0 turns it off) a second row times the
  * other way to run prefill: tsr_w4a16_dequantize to a dense weight, then the
- * same cuBLAS GEMM, against cuBLAS alone.
+ * same cuBLAS GEMM, against cuBLAS alone; and (unless 0) one row per layer
+ * times tsr_w4a16_dequantize by itself (bytes: packed weight in, dense out).
  * Speed lives here, never in the tests. Without a GPU: says so, exits 2. */
 #include <math.h>
 #include <stdio.h>
@@ -83,14 +84,20 @@ typedef struct dq_ctx {
     void **dense_set; /* blas.rot entries, all `dense`: A and C still rotate */
 } dq_ctx_t;
 
-static int run_dq(void *p, int i, cudaStream_t s)
+static int run_dequantize(void *p, int i, cudaStream_t s)
 {
     dq_ctx_t *c = p;
     if (tsr_w4a16_dequantize(c->w->h, &c->w->l, c->w->blobs[i % c->w->rot], c->dense, s)) {
         fprintf(stderr, "tsr_w4a16_dequantize: %s\n", tsr_last_error());
         return 1;
     }
-    return run_blas(&c->blas, i, s);
+    return 0;
+}
+
+static int run_dq(void *p, int i, cudaStream_t s)
+{
+    dq_ctx_t *c = p;
+    return run_dequantize(p, i, s) || run_blas(&c->blas, i, s);
 }
 
 /* Before anything is timed: tessera's C for this m against cuBLAS on the
@@ -261,6 +268,28 @@ int main(int argc, char **argv)
         if (cudaMalloc(&dense, wbytes) != cudaSuccess || tsr_w4a16_dequantize(h, &w.l, w.blobs[0], dense, s)) {
             fprintf(stderr, "dequantize %s.%s: %s\n", L->model, L->name, tsr_last_error());
             return 1;
+        }
+
+        if (dequant_from > 0) {
+            /* the dense route's first half alone: 4.1 bits read and 16 written
+             * per weight, so its % of the copy bandwidth is the figure */
+            dq_ctx_t dq = {&w, b, dense, NULL};
+            bench_stats_t td;
+            char label[128];
+            snprintf(label, sizeof label, "tessera dequantize %s %s", L->model, L->name);
+            if (bench_time(label, run_dequantize, &dq, 5, samples, s, &td)) return 1;
+            bench_row_t row;
+            memset(&row, 0, sizeof row);
+            snprintf(row.op, sizeof row.op, "dequantize %s.%s", L->model, L->name);
+            snprintf(row.shape, sizeof row.shape, "0,%d,%d", L->n, L->k);
+            snprintf(row.dtype, sizeof row.dtype, "%s", bf16 ? "bf16" : "f16");
+            snprintf(row.config, sizeof row.config, "g%d", group);
+            row.median_us = td.median_us;
+            row.min_us = td.min_us;
+            row.max_us = td.max_us;
+            row.bytes = (double)w.l.qweight_bytes + (double)w.l.scales_bytes + (double)wbytes;
+            bench_report_add(&rep, &row);
+            fprintf(stderr, "%s: %.2f us\n", row.op, td.median_us);
         }
 
         for (int mi = 0; mi < nm; mi++) {

@@ -411,47 +411,78 @@ static void test_device_pack_matches_host(void **state)
         }
 }
 
-/* The dense dequantisation, bit for bit against the reference's (q - z) * s
+/* One dense dequantisation, bit for bit against the reference's (q - z) * s
  * in the checkpoint's row order, into a NaN-poisoned output with a guard past
- * its end; partial k- and n-tiles, every format, group, zeros and act-order. */
+ * its end. */
+static void check_dequantize(int f, int group, int asym, int act, tsr_dtype_t dt, int k, int n, bool gpu_pack,
+                             uint64_t rng)
+{
+    const int guard = 64;
+    ref_w4a16_t w;
+    ref_w4a16_make(&w, (tsr_w4a16_format_t)f, k, n, group, asym, act, TSR_DTYPE_F16, &rng);
+    tsr_w4a16_layout_t l;
+    assert_int_equal(tsr_w4a16_layout(k, n, group, dt, asym, act, &l), TSR_STATUS_SUCCESS);
+    dev_buf blob = pack(w, l, gpu_pack), out = dev_new(((size_t)k * n + guard) * 2);
+    TSR_TEST_CUDA(cudaMemset(out.p, 0xFF, out.bytes)); /* NaN in f16 and bf16 */
+    tsr_status_t st = tsr_w4a16_dequantize(g_handle, &l, blob.p, out.p, 0);
+    if (st) fail_msg("dequantize: %s | %s", tsr_status_string(st), tsr_last_error());
+    TSR_TEST_CUDA(cudaDeviceSynchronize());
+    std::vector<uint16_t> got((size_t)k * n + guard);
+    TSR_TEST_CUDA(cudaMemcpy(got.data(), out.p, out.bytes, cudaMemcpyDeviceToHost));
+    for (int r = 0; r < k; r++)
+        for (int c = 0; c < n; c++) {
+            size_t gi = (size_t)w.g_idx[r] * n + c;
+            double s = ref_b16_to_double(ref_double_to_b16(ref_b16_to_double(w.scale[gi], TSR_DTYPE_F16), dt), dt);
+            uint16_t want = ref_double_to_b16((w.q[(size_t)r * n + c] - w.zero[gi]) * s, dt);
+            if (got[(size_t)r * n + c] != want)
+                fail_msg("fmt %d g=%d asym=%d act=%d %s k=%d n=%d: w[%d][%d] = 0x%04x, want 0x%04x (seed %llu)", f, group,
+                         asym, act, tsr_dtype_name(dt), k, n, r, c, got[(size_t)r * n + c], want,
+                         (unsigned long long)g_seed);
+        }
+    for (int j = 0; j < guard; j++) assert_int_equal(got[(size_t)k * n + j], 0xFFFF);
+    cudaFree(blob.p);
+    cudaFree(out.p);
+    ref_w4a16_free(&w);
+}
+
+/* Partial k- and n-tiles, every format, group, zeros and act-order; then two
+ * weights of about five tiles for every block of the grid (4 an SM: 85 tiles
+ * on the emulated 4 SMs), so that each block walks several tiles through both
+ * of its shared buffers and prefetches across them. */
 static void test_dequantize(void **state)
 {
     (void)state;
-    const int groups[] = {32, 64, 128, -1}, k = 224, n = 264, guard = 64;
+    const int groups[] = {32, 64, 128, -1};
     int i = 0;
     for (int f = 0; f < 3; f++)
         for (int g = 0; g < 4; g++)
             for (int asym = 0; asym < 2; asym++, i++) {
                 const int act = f == 0 && (g + asym) % 2;
                 const tsr_dtype_t dt = i % 2 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16;
-                uint64_t rng = g_seed ^ (uint64_t)(0xdeadull * (i + 1));
-                ref_w4a16_t w;
-                ref_w4a16_make(&w, (tsr_w4a16_format_t)f, k, n, groups[g], asym, act, TSR_DTYPE_F16, &rng);
-                tsr_w4a16_layout_t l;
-                assert_int_equal(tsr_w4a16_layout(k, n, groups[g], dt, asym, act, &l), TSR_STATUS_SUCCESS);
-                dev_buf blob = pack(w, l, i % 3 == 0), out = dev_new(((size_t)k * n + guard) * 2);
-                TSR_TEST_CUDA(cudaMemset(out.p, 0xFF, out.bytes)); /* NaN in f16 and bf16 */
-                tsr_status_t st = tsr_w4a16_dequantize(g_handle, &l, blob.p, out.p, 0);
-                if (st) fail_msg("dequantize: %s | %s", tsr_status_string(st), tsr_last_error());
-                TSR_TEST_CUDA(cudaDeviceSynchronize());
-                std::vector<uint16_t> got((size_t)k * n + guard);
-                TSR_TEST_CUDA(cudaMemcpy(got.data(), out.p, out.bytes, cudaMemcpyDeviceToHost));
-                for (int r = 0; r < k; r++)
-                    for (int c = 0; c < n; c++) {
-                        size_t gi = (size_t)w.g_idx[r] * n + c;
-                        double s = ref_b16_to_double(ref_double_to_b16(ref_b16_to_double(w.scale[gi], TSR_DTYPE_F16), dt), dt);
-                        uint16_t want = ref_double_to_b16((w.q[(size_t)r * n + c] - w.zero[gi]) * s, dt);
-                        if (got[(size_t)r * n + c] != want)
-                            fail_msg("fmt %d g=%d asym=%d act=%d %s: w[%d][%d] = 0x%04x, want 0x%04x (seed %llu)", f,
-                                     groups[g], asym, act, tsr_dtype_name(dt), r, c, got[(size_t)r * n + c], want,
-                                     (unsigned long long)g_seed);
-                    }
-                for (int j = 0; j < guard; j++) assert_int_equal(got[(size_t)k * n + j], 0xFFFF);
-                cudaFree(blob.p);
-                cudaFree(out.p);
-                ref_w4a16_free(&w);
+                check_dequantize(f, groups[g], asym, act, dt, 224, 264, i % 3 == 0, g_seed ^ (uint64_t)(0xdeadull * (i + 1)));
             }
+    int sms = 0;
+    TSR_TEST_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0));
+    const int k_big = 64 * (4 * sms + 1) - 32; /* 5 n-tiles, the last 8 columns wide */
+    check_dequantize(TSR_W4A16_FORMAT_GPTQ, 32, 1, 1, TSR_DTYPE_F16, k_big, 520, true, g_seed ^ 0xbeefull);
+    check_dequantize(TSR_W4A16_FORMAT_AWQ, 128, 1, 0, TSR_DTYPE_BF16, k_big, 520, false, g_seed ^ 0xfeedull);
+    i += 2;
     printf("%d dequantisations checked\n", i);
+}
+
+/* Group sizes that are multiples of 64 but not powers of two (the layout
+ * accepts any multiple of 64): 192 over k = 448 ends in a partial group. */
+static void test_group_not_power_of_two(void **state)
+{
+    (void)state;
+    const gemm_case cases[] = {
+        {TSR_W4A16_FORMAT_GPTQ, 7, 448, 136, 192, 1, 0, TSR_DTYPE_F16, 0},
+        {TSR_W4A16_FORMAT_AWQ, 1, 384, 128, 192, 0, 0, TSR_DTYPE_BF16, 1},
+        {TSR_W4A16_FORMAT_GPTQ, 40, 640, 256, 320, 1, 1, TSR_DTYPE_BF16, 1},
+        {TSR_W4A16_FORMAT_PLAIN, 200, 448, 136, 192, 1, 0, TSR_DTYPE_F16, 1},
+    };
+    for (const auto &c : cases) run_case(c);
+    check_dequantize(TSR_W4A16_FORMAT_GPTQ, 192, 1, 1, TSR_DTYPE_F16, 448, 264, false, g_seed ^ 0x192ull);
 }
 
 static void test_dequantize_rejects_bad_input(void **state)
@@ -536,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_decode_shapes),
         cmocka_unit_test(test_prefill_shapes),
         cmocka_unit_test(test_act_order),
+        cmocka_unit_test(test_group_not_power_of_two),
         cmocka_unit_test(test_every_combination),
         cmocka_unit_test(test_every_config),
         cmocka_unit_test(test_dense_prefill),

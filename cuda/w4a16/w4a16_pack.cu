@@ -7,6 +7,7 @@
 extern "C" {
 #include "w4a16_internal.h"
 }
+#include "w4a16/w4a16_dequant.cuh"
 
 /* Word `i` of the packed qweight: decode its (n-tile, k-tile, warp, lane,
  * k16 step) from the index and gather its eight nibbles from the source. */
@@ -75,62 +76,128 @@ extern "C" cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *p, cud
 }
 
 /* ---- dequantisation to dense [k][n] ---------------------------------------------
- * One block per (k-tile, n-tile): the tile's 4 KB of codes and its groups'
- * scales and zeros come into shared memory with coalesced loads; then each
- * thread writes four runs of 8 columns of one row as 16-byte stores (16
- * neighbouring threads cover a row's 128 columns). The value is (q - z) * s
- * rounded once to the dtype: what the gemm's dequantiser computes. */
+ * The dense route's first half (tsr_w4a16_dequantize): it reads 4.1 bits and
+ * writes 16 per weight, so it should run at the copy bandwidth, and needs few
+ * instructions per byte to get there. Each block walks tiles (64 k x 128 n)
+ * grid-stride in blob order, the next tile's codes, scales and zeros loaded
+ * into registers before it works on the current one. A thread's 16 bytes of
+ * codes are its four mma fragments; the GEMM's dequantiser (dequant_word)
+ * turns each word into four 32-bit pairs, (q - z) * s rounded once, the bits
+ * the GEMM multiplies: rows 2i and 2i+1 of one column. Shared memory holds
+ * the tile as such pairs, [32 row pairs][128 columns] of 32 bits; a thread
+ * then takes 8 columns of one row pair (two 16-byte loads), splits them into
+ * the two rows with 8 byte permutes, and writes each as one 16-byte store (16
+ * threads to a 256-byte row). Two shared buffers: one barrier a tile. */
+#define TSR_W4A16_DQ_PITCH (TSR_W4A16_TILE_N + 8) /* words: row pairs t apart start 8t banks apart */
+
+/* What one thread reads of a tile: its 16 bytes of codes, and the scale pair
+ * and zero byte of its two columns for the tile's first and second 32 rows
+ * (two groups only for group size 32). */
+typedef struct w4a16_dq_fetch {
+    uint4 q;
+    uint32_t s2[2];
+    uint32_t zb[2];
+} w4a16_dq_fetch_t;
+
+template <int HAS_Z>
+TSR_DEVICE w4a16_dq_fetch_t w4a16_dq_fetch(const tsr_w4a16_dequant_args_t &p, int nt, int kt, int tid)
+{
+    w4a16_dq_fetch_t f;
+    const int warp = tid / 32, g = (tid % 32) / 4, row = kt * TSR_W4A16_TILE_K;
+    f.q = ld_global((const uint4 *)(p.qweight + ((size_t)nt * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS) + tid);
+    const int g0 = p.group_shift >= 0 ? row >> p.group_shift : row / p.group_size;
+    /* the two columns' packed positions are side by side (docs/formats/w4a16.md) */
+    const size_t pos = (size_t)nt * TSR_W4A16_TILE_N + warp * 16 + 2 * g;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const size_t at = (size_t)(g0 + (p.group_size == 32 ? h : 0)) * p.n_padded + pos;
+        f.s2[h] = ld_global((const uint32_t *)(p.scales + at));
+        f.zb[h] = HAS_Z ? ld_global(p.zeros + at / 2) : 0x88;
+    }
+    return f;
+}
+
+template <int BF16, int HAS_Z>
 __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_dequant_kernel(tsr_w4a16_dequant_args_t p)
 {
-    TSR_STATIC_SMEM(uint32_t, words, TSR_W4A16_TILE_WORDS);
-    TSR_STATIC_SMEM(uint16_t, scales, 2 * TSR_W4A16_TILE_N);
-    TSR_STATIC_SMEM(uint8_t, zeros, TSR_W4A16_TILE_N);
-    const int kt = (int)blockIdx.x, nt = (int)blockIdx.y, tid = threadIdx.x;
-    const uint32_t *tile = p.qweight + ((size_t)nt * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS;
-    st_shared(&words[tid * 4], ld_global((const uint4 *)(tile + tid * 4)));
-    const int g0 = kt * TSR_W4A16_TILE_K / p.group_size, ngroups = p.group_size == 32 ? 2 : 1;
-    if (tid < TSR_W4A16_TILE_N * ngroups) {
-        int G = g0 + tid / TSR_W4A16_TILE_N, pos = nt * TSR_W4A16_TILE_N + tid % TSR_W4A16_TILE_N;
-        st_shared(&scales[tid], ld_global(p.scales + (size_t)G * p.n_padded + pos));
-    }
-    if (p.has_zeros && tid < TSR_W4A16_TILE_N / 2 * ngroups) {
-        int G = g0 + tid / (TSR_W4A16_TILE_N / 2);
-        size_t byte = ((size_t)G * p.n_padded + nt * TSR_W4A16_TILE_N) / 2 + tid % (TSR_W4A16_TILE_N / 2);
-        st_shared(&zeros[tid], ld_global(p.zeros + byte));
-    }
-    __syncthreads();
+    TSR_STATIC_SMEM(uint32_t, pairs, 2 * (TSR_W4A16_TILE_K / 2) * TSR_W4A16_DQ_PITCH);
+    const int tid = threadIdx.x, warp = tid / 32, g = (tid % 32) / 4, t = tid % 4;
+    if ((int)blockIdx.x >= p.k_tiles * p.n_tiles) return;
+    /* tile (nt, kt) is tile nt * k_tiles + kt; a block steps gridDim.x tiles */
+    const int step_nt = (int)gridDim.x / p.k_tiles, step_kt = (int)gridDim.x % p.k_tiles;
+    int nt = (int)blockIdx.x / p.k_tiles, kt = (int)blockIdx.x % p.k_tiles;
+    w4a16_dq_fetch_t next = w4a16_dq_fetch<HAS_Z>(p, nt, kt, tid);
 #pragma unroll 1
-    for (int i = 0; i < 4; i++) {
-        const int c = tid + i * TSR_W4A16_THREADS, kk = c / 16, n0 = (c % 16) * 8;
-        const int k = kt * TSR_W4A16_TILE_K + kk, n = nt * TSR_W4A16_TILE_N + n0;
-        if (k >= p.k || n >= p.n) continue; /* n % 8 == 0: a run is all in or all out */
-        const int gl = k / p.group_size - g0;
-        uint16_t v[8];
-#pragma unroll
-        for (int j = 0; j < 8; j++) {
-            int word, q;
-            tsr_w4a16_nibble_of(kk, n0 + j, &word, &q);
-            int code = (int)(ld_shared<uint32_t>(&words[word]) >> (4 * q)) & 15;
-            int pos = gl * TSR_W4A16_TILE_N + tsr_w4a16_scale_position(n0 + j);
-            int z = p.has_zeros ? (ld_shared<uint8_t>(&zeros[pos / 2]) >> (4 * (pos & 1))) & 15 : 8;
-            uint16_t sb = ld_shared<uint16_t>(&scales[pos]);
-            /* (q - z) * s is exact in fp32; one rounding to the dtype */
-            float s = p.bf16 ? __bfloat162float(__ushort_as_bfloat16(sb)) : __half2float(__ushort_as_half(sb));
-            float x = (float)(code - z) * s;
-            v[j] = p.bf16 ? __bfloat16_as_ushort(__float2bfloat16_rn(x)) : __half_as_ushort(__float2half_rn(x));
+    for (int buf = 0; nt < p.n_tiles; buf ^= 1) {
+        const w4a16_dq_fetch_t cur = next;
+        const int cur_nt = nt, cur_kt = kt;
+        kt += step_kt;
+        nt += step_nt;
+        if (kt >= p.k_tiles) {
+            kt -= p.k_tiles;
+            nt++;
         }
-        const int row = p.perm ? ld_global(p.perm + k) : k;
-        st_global((uint4 *)(p.out + (size_t)row * p.n + n),
-                  make_uint4(v[0] | (unsigned)v[1] << 16, v[2] | (unsigned)v[3] << 16, v[4] | (unsigned)v[5] << 16,
-                             v[6] | (unsigned)v[7] << 16));
+        if (nt < p.n_tiles) next = w4a16_dq_fetch<HAS_Z>(p, nt, kt, tid);
+        uint32_t *o = pairs + buf * (TSR_W4A16_TILE_K / 2) * TSR_W4A16_DQ_PITCH;
+        const uint32_t words[4] = {cur.q.x, cur.q.y, cur.q.z, cur.q.w};
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            uint32_t zlo[2], zhi[2], s[2];
+            zero_constants<BF16>((int)(cur.zb[h] & 15), &zlo[0], &zhi[0]);
+            zero_constants<BF16>((int)((cur.zb[h] >> 4) & 15), &zlo[1], &zhi[1]);
+            s[0] = prmt(cur.s2[h], 0, 0x1010); /* a column's scale in both halves */
+            s[1] = prmt(cur.s2[h], 0, 0x3232);
+#pragma unroll
+            for (int kk = 2 * h; kk < 2 * h + 2; kk++) {
+                uint32_t b[2][2];
+                dequant_word<BF16>(words[kk], zlo, zhi, s, b);
+                /* b[j][r]: column 16 warp + 8 j + g, rows 16 kk + 2t + 8r and the next: row pair 8 kk + t + 4r */
+#pragma unroll
+                for (int j = 0; j < 2; j++)
+#pragma unroll
+                    for (int r = 0; r < 2; r++)
+                        st_shared(o + (8 * kk + t + 4 * r) * TSR_W4A16_DQ_PITCH + 16 * warp + 8 * j + g, b[j][r]);
+            }
+        }
+        __syncthreads();
+        /* 32 row pairs x 16 runs of 8 columns: two a thread */
+#pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int u = tid + i * TSR_W4A16_THREADS, rp = u / 16, n0 = (u % 16) * 8;
+            const int k = cur_kt * TSR_W4A16_TILE_K + 2 * rp, n = cur_nt * TSR_W4A16_TILE_N + n0;
+            if (k >= p.k || n >= p.n) continue; /* k, n % 8 == 0 (k % 32): a run is all in or all out, both rows alike */
+            const uint4 x = ld_shared<uint4>(o + rp * TSR_W4A16_DQ_PITCH + n0);
+            const uint4 y = ld_shared<uint4>(o + rp * TSR_W4A16_DQ_PITCH + n0 + 4);
+            const uint4 even = make_uint4(prmt(x.x, x.y, 0x5410), prmt(x.z, x.w, 0x5410), prmt(y.x, y.y, 0x5410),
+                                          prmt(y.z, y.w, 0x5410));
+            const uint4 odd = make_uint4(prmt(x.x, x.y, 0x7632), prmt(x.z, x.w, 0x7632), prmt(y.x, y.y, 0x7632),
+                                         prmt(y.z, y.w, 0x7632));
+            const int r0 = p.perm ? ld_global(p.perm + k) : k, r1 = p.perm ? ld_global(p.perm + k + 1) : k + 1;
+            st_global((uint4 *)(p.out + (size_t)r0 * p.n + n), even);
+            st_global((uint4 *)(p.out + (size_t)r1 * p.n + n), odd);
+        }
     }
 }
 
 extern "C" cudaError_t tsr_w4a16_launch_dequant(const tsr_w4a16_dequant_args_t *p, cudaStream_t stream)
 {
-    auto w4a16_dequant = w4a16_dequant_kernel;
-    return TSR_LAUNCH(w4a16_dequant, dim3((unsigned)p->k_tiles, (unsigned)p->n_tiles), dim3(TSR_W4A16_THREADS), 0,
-                      stream, *p);
+    const int tiles = p->k_tiles * p->n_tiles;
+    const dim3 grid((unsigned)(tiles < p->blocks ? tiles : p->blocks)), block(TSR_W4A16_THREADS);
+    if (tiles == 0) return cudaSuccess;
+    if (p->bf16) {
+        if (p->has_zeros) {
+            auto w4a16_dequant_bf16_z = w4a16_dequant_kernel<1, 1>;
+            return TSR_LAUNCH(w4a16_dequant_bf16_z, grid, block, 0, stream, *p);
+        }
+        auto w4a16_dequant_bf16 = w4a16_dequant_kernel<1, 0>;
+        return TSR_LAUNCH(w4a16_dequant_bf16, grid, block, 0, stream, *p);
+    }
+    if (p->has_zeros) {
+        auto w4a16_dequant_f16_z = w4a16_dequant_kernel<0, 1>;
+        return TSR_LAUNCH(w4a16_dequant_f16_z, grid, block, 0, stream, *p);
+    }
+    auto w4a16_dequant_f16 = w4a16_dequant_kernel<0, 0>;
+    return TSR_LAUNCH(w4a16_dequant_f16, grid, block, 0, stream, *p);
 }
 
 /* ---- the dense route's C before cuBLAS: every row a copy of the bias -------- */
