@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "tessera/w4a16.h"
 
 tsr_status_t tsr_create(tsr_handle_t *handle)
 {
@@ -52,6 +53,9 @@ tsr_status_t tsr_create(tsr_handle_t *handle)
     h->w4a16_forced_config = forced && *forced ? atoi(forced) : -1;
     const char *per_sm = getenv("TSR_W4A16_BLOCKS_PER_SM");
     h->w4a16_forced_blocks_per_sm = per_sm && *per_sm ? atoi(per_sm) : 0;
+    h->w4a16_prefill = TSR_W4A16_PREFILL_AUTO;
+    const char *slab = getenv("TSR_W4A16_DENSE_SLAB_COLS");
+    h->w4a16_dense_slab_cols = slab && *slab ? atoi(slab) : 0;
     const char *stage = getenv("TSR_DF11_STAGE_CODES");
     h->df11_stage_codes = !(stage && *stage && atoi(stage) == 0); /* staged unless "0" */
     cudaRuntimeGetVersion(&d->runtime_version);

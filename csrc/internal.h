@@ -54,9 +54,11 @@ struct tsr_handle {
     int w4a16_forced_config;
     int w4a16_forced_blocks_per_sm; /* TSR_W4A16_BLOCKS_PER_SM at create, for measuring the grid rule; 0: the rule */
     int df11_stage_codes;           /* 1 (default): the staged DF11 decoder; TSR_DF11_STAGE_CODES=0 at create: codes from global memory */
-    /* W4A16 prefill route (tsr_w4a16_set_prefill) and the cuBLAS handle it
-     * needs, released through release_blas so that this file needs no cuBLAS */
+    /* W4A16 prefill route (tsr_w4a16_set_prefill; tsr_w4a16_prefill_t,
+     * AUTO at create) and the cuBLAS handle it needs, released through
+     * release_blas so that this file needs no cuBLAS */
     int w4a16_prefill;
+    int w4a16_dense_slab_cols; /* TSR_W4A16_DENSE_SLAB_COLS at create (tests, sweeps): the slab width; 0: the rule */
     void *blas;
     void (*release_blas)(void *blas);
     /* The tuning cache's entries for this device and versions (csrc/tuning.c). */

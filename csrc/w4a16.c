@@ -21,7 +21,8 @@ typedef struct w4a16_plan {
     int m_slices, blocks_per_slice, items_per_block, k_tiles, n_tiles;
     size_t locks_offset, partials_offset, a_perm_offset, workspace_bytes, smem_bytes;
     int dense;           /* the dequantise + cuBLAS route (tsr_w4a16_set_prefill) */
-    size_t dense_offset; /* where its [k][n] matrix goes: past the locks any kernel call can count in */
+    int dense_cols;      /* its slab width: columns dequantised and multiplied at a time */
+    size_t dense_offset; /* where the slab [k][dense_cols] goes: past the locks any kernel call can count in */
 } w4a16_plan_t;
 
 /* Blocks per SM beyond two are taken only while each block keeps this many
@@ -110,8 +111,33 @@ static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
     return TSR_STATUS_SUCCESS;
 }
 
+/* Does this call take the dense route (tessera/w4a16.h: the modes)? A
+ * configuration forced by TSR_W4A16_CONFIG keeps the kernel; the tuning
+ * cache does not: it chooses among kernel configurations (ktune times those
+ * alone), while in AUTO the route is settled first. */
+static int takes_dense_route(tsr_handle_t h, int m, int explicit_id)
+{
+    if (explicit_id >= 0) return 0;
+    if (h->w4a16_prefill == TSR_W4A16_PREFILL_DENSE) return m >= TSR_W4A16_DENSE_MIN_M;
+    return h->w4a16_prefill == TSR_W4A16_PREFILL_AUTO && is_sm90(h) && m >= TSR_W4A16_AUTO_DENSE_MIN_M &&
+           !config_by_id(h->w4a16_forced_config);
+}
+
+/* The dense route's slab width: TSR_W4A16_DENSE_SLAB_BYTES of weight or m
+ * columns, whichever is wider, so that every cuBLAS call is at least m x m x k
+ * (or TSR_W4A16_DENSE_SLAB_COLS); a multiple of the 128-column tile, or all
+ * of n. */
+static int dense_slab_cols(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m)
+{
+    size_t cols = h->w4a16_dense_slab_cols > 0 ? (size_t)h->w4a16_dense_slab_cols
+                                               : TSR_W4A16_DENSE_SLAB_BYTES / ((size_t)l->k * 2);
+    if (h->w4a16_dense_slab_cols <= 0 && cols < (size_t)m) cols = (size_t)m;
+    cols = (cols + TSR_W4A16_TILE_N - 1) / TSR_W4A16_TILE_N * TSR_W4A16_TILE_N;
+    return cols < (size_t)l->n ? (int)cols : l->n;
+}
+
 static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id,
-                              w4a16_plan_t *p)
+                              int allow_dense, w4a16_plan_t *p)
 {
     TSR_CHECK_PTR(fn, h);
     tsr_status_t st = check_layout(fn, l);
@@ -129,7 +155,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
     p->m_slices = m == 0 ? 0 : (m + bm - 1) / bm;
-    if (explicit_id < 0 && h->w4a16_prefill == TSR_W4A16_PREFILL_DENSE && m >= TSR_W4A16_DENSE_MIN_M) {
+    if (allow_dense && takes_dense_route(h, m, explicit_id)) {
         /* The locks lead every workspace and must stay zero: the dense matrix
          * goes past the most any kernel call counts there. A kernel call with
          * up to m rows has at most (m+15)/16 slices of n_tiles locks; one with
@@ -137,8 +163,9 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
          * under the grid, at most 8 blocks (of 256 threads) per SM. */
         const size_t most_locks = (size_t)((m + 15) / 16) * p->n_tiles, grid_locks = (size_t)8 * h->info.sm_count;
         p->dense = 1;
+        p->dense_cols = dense_slab_cols(h, l, m);
         p->dense_offset = align256((most_locks > grid_locks ? most_locks : grid_locks) * sizeof(int));
-        p->workspace_bytes = align256(p->dense_offset + (size_t)l->k * l->n * 2);
+        p->workspace_bytes = align256(p->dense_offset + (size_t)l->k * p->dense_cols * 2);
         return TSR_STATUS_SUCCESS;
     }
     if (!config_runs_on(h, p->config))
@@ -202,7 +229,7 @@ tsr_status_t tsr_w4a16_can_implement(tsr_handle_t handle, const tsr_w4a16_layout
 {
     tsr_clear_error();
     w4a16_plan_t plan;
-    return make_plan("tsr_w4a16_can_implement", handle, layout, m, -1, &plan);
+    return make_plan("tsr_w4a16_can_implement", handle, layout, m, -1, 1, &plan);
 }
 
 tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m, size_t *bytes)
@@ -211,12 +238,13 @@ tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layou
     tsr_clear_error();
     TSR_CHECK_PTR(fn, bytes);
     w4a16_plan_t plan;
-    tsr_status_t st = make_plan(fn, handle, layout, m, -1, &plan);
+    tsr_status_t st = make_plan(fn, handle, layout, m, -1, 1, &plan);
     if (st) return st;
-    /* enough for every configuration, so that a tuned or explicit choice fits too */
+    /* enough for every configuration, so that a tuned or explicit choice
+     * fits too, and the dense route's slab when it applies */
     size_t most = plan.workspace_bytes;
     for (int i = 0; i < TSR_W4A16_CONFIG_COUNT; i++) {
-        if (make_plan(fn, handle, layout, m, k_configs[i].id, &plan) == TSR_STATUS_SUCCESS && plan.workspace_bytes > most)
+        if (make_plan(fn, handle, layout, m, k_configs[i].id, 0, &plan) == TSR_STATUS_SUCCESS && plan.workspace_bytes > most)
             most = plan.workspace_bytes;
     }
     tsr_clear_error();
@@ -238,28 +266,38 @@ tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_
     tsr_clear_error();
     TSR_CHECK_PTR(fn, config);
     w4a16_plan_t plan;
-    tsr_status_t st = make_plan(fn, handle, layout, m, -1, &plan);
+    tsr_status_t st = make_plan(fn, handle, layout, m, -1, 1, &plan);
     if (!st) *config = plan.dense ? TSR_W4A16_ROUTE_DENSE : plan.config->id;
     return st;
 }
 
 static void release_blas(void *blas) { cublasDestroy((cublasHandle_t)blas); }
 
+/* The dense route's cuBLAS handle, once per tessera handle. */
+static tsr_status_t create_blas(const char *fn, tsr_handle_t h)
+{
+    if (h->blas) return TSR_STATUS_SUCCESS;
+    cublasHandle_t blas;
+    cublasStatus_t bs = cublasCreate(&blas);
+    if (bs != CUBLAS_STATUS_SUCCESS)
+        return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: cublasCreate failed with cuBLAS status %d", fn, (int)bs);
+    h->blas = blas;
+    h->release_blas = release_blas;
+    return TSR_STATUS_SUCCESS;
+}
+
 tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode)
 {
     const char *fn = "tsr_w4a16_set_prefill";
     tsr_clear_error();
     TSR_CHECK_PTR(fn, handle);
-    if (mode != TSR_W4A16_PREFILL_KERNEL && mode != TSR_W4A16_PREFILL_DENSE)
-        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: mode=%d must be TSR_W4A16_PREFILL_KERNEL (0) or TSR_W4A16_PREFILL_DENSE (1)",
+    if (mode != TSR_W4A16_PREFILL_KERNEL && mode != TSR_W4A16_PREFILL_DENSE && mode != TSR_W4A16_PREFILL_AUTO)
+        return tsr_fail(TSR_STATUS_INVALID_VALUE,
+                        "%s: mode=%d must be TSR_W4A16_PREFILL_KERNEL (0), TSR_W4A16_PREFILL_DENSE (1) or TSR_W4A16_PREFILL_AUTO (2)",
                         fn, (int)mode);
-    if (mode == TSR_W4A16_PREFILL_DENSE && !handle->blas) {
-        cublasHandle_t blas;
-        cublasStatus_t bs = cublasCreate(&blas);
-        if (bs != CUBLAS_STATUS_SUCCESS)
-            return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: cublasCreate failed with cuBLAS status %d", fn, (int)bs);
-        handle->blas = blas;
-        handle->release_blas = release_blas;
+    if (mode != TSR_W4A16_PREFILL_KERNEL) {
+        tsr_status_t st = create_blas(fn, handle);
+        if (st) return st;
     }
     handle->w4a16_prefill = mode;
     return TSR_STATUS_SUCCESS;
@@ -269,7 +307,8 @@ tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode
  * buffers, and each block holds the next tile's loads in flight. */
 #define TSR_W4A16_DEQUANT_BLOCKS_PER_SM 4
 
-/* Fills the dequantisation launch of a packed weight into w ([k][n], dense). */
+/* Fills the dequantisation launch of a packed weight into w ([k][n], dense;
+ * the dense route narrows it to a slab). */
 static void dequant_args(tsr_handle_t h, const tsr_w4a16_layout_t *l, const void *packed, void *w,
                          tsr_w4a16_dequant_args_t *args)
 {
@@ -279,7 +318,9 @@ static void dequant_args(tsr_handle_t h, const tsr_w4a16_layout_t *l, const void
     args->n = l->n;
     args->n_padded = l->n_padded;
     args->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
+    args->n_tile0 = 0;
     args->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
+    args->ld = l->n;
     args->group_size = kernel_group_size(l);
     args->group_shift = kernel_group_shift(l);
     args->has_zeros = l->has_zeros;
@@ -292,14 +333,12 @@ static void dequant_args(tsr_handle_t h, const tsr_w4a16_layout_t *l, const void
     args->out = w;
 }
 
-/* The dense route: W into the workspace, C = bias rows, C += A W by cuBLAS.
- * W's rows are in checkpoint order, so A needs no act-order gather. */
+/* The dense route: C = bias rows; then per slab of `cols` columns, the slab
+ * of W into the workspace (w, [k][slab width]) and C[:, slab] += A W_slab by
+ * cuBLAS. W's rows are in checkpoint order, so A needs no act-order gather. */
 static tsr_status_t dense_gemm(const char *fn, tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, const void *a,
-                               const void *packed, const void *bias, void *c, void *w, cudaStream_t stream)
+                               const void *packed, const void *bias, void *c, void *w, int cols, cudaStream_t stream)
 {
-    tsr_w4a16_dequant_args_t args;
-    dequant_args(h, l, packed, w, &args);
-    TSR_CUDA_TRY(tsr_w4a16_launch_dequant(&args, stream));
     float one = 1.f, beta = 0.f;
     if (bias) {
         TSR_CUDA_TRY(tsr_w4a16_launch_bias_rows((const uint16_t *)bias, (uint16_t *)c, m, l->n, stream));
@@ -307,14 +346,22 @@ static tsr_status_t dense_gemm(const char *fn, tsr_handle_t h, const tsr_w4a16_l
     }
     cublasHandle_t blas = (cublasHandle_t)h->blas;
     const cudaDataType_t t = l->dtype == TSR_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_16F;
-    /* row-major C[m][n] = A[m][k] W[k][n] is column-major C^T = W^T A^T */
     cublasStatus_t bs = cublasSetStream(blas, stream);
-    if (bs == CUBLAS_STATUS_SUCCESS)
-        bs = cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, l->n, m, l->k, &one, w, t, l->n, a, t, l->k, &beta, c, t, l->n,
-                          CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    for (int c0 = 0; c0 < l->n && bs == CUBLAS_STATUS_SUCCESS; c0 += cols) {
+        const int width = cols < l->n - c0 ? cols : l->n - c0;
+        tsr_w4a16_dequant_args_t args;
+        dequant_args(h, l, packed, w, &args);
+        args.n_tile0 = c0 / TSR_W4A16_TILE_N; /* cols is a multiple of 128 unless it is all of n */
+        args.n_tiles = (width + TSR_W4A16_TILE_N - 1) / TSR_W4A16_TILE_N;
+        args.ld = width;
+        TSR_CUDA_TRY(tsr_w4a16_launch_dequant(&args, stream));
+        /* row-major C[m][c0..] = A[m][k] W_slab[k][width] is column-major C^T = W_slab^T A^T, C's pitch n */
+        bs = cublasGemmEx(blas, CUBLAS_OP_N, CUBLAS_OP_N, width, m, l->k, &one, w, t, width, a, t, l->k, &beta,
+                          (uint16_t *)c + c0, t, l->n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    }
     if (bs != CUBLAS_STATUS_SUCCESS)
-        return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: cublasGemmEx (m=%d, n=%d, k=%d) failed with cuBLAS status %d", fn, m,
-                        l->n, l->k, (int)bs);
+        return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: cublasGemmEx (m=%d, n=%d, k=%d, slabs of %d columns) failed with cuBLAS status %d",
+                        fn, m, l->n, l->k, cols, (int)bs);
     return TSR_STATUS_SUCCESS;
 }
 
@@ -323,8 +370,17 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
                               int config, cudaStream_t stream)
 {
     w4a16_plan_t plan;
-    tsr_status_t st = make_plan(fn, h, l, m, config, &plan);
+    tsr_status_t st = make_plan(fn, h, l, m, config, 1, &plan);
     if (st) return st;
+    if (plan.dense && !h->blas) {
+        /* AUTO's first dense call creates the cuBLAS handle, which no graph
+         * capture may see: a captured call runs the kernel instead */
+        enum cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        TSR_CUDA_TRY(cudaStreamIsCapturing(stream, &capture));
+        if (capture == cudaStreamCaptureStatusNone) st = create_blas(fn, h);
+        else st = make_plan(fn, h, l, m, config, 0, &plan);
+        if (st) return st;
+    }
     if (m == 0) return TSR_STATUS_SUCCESS;
     TSR_CHECK_PTR(fn, a);
     TSR_CHECK_PTR(fn, packed);
@@ -341,7 +397,7 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         TSR_CHECK_ALIGN(fn, workspace, 16);
     }
     unsigned char *ws = workspace;
-    if (plan.dense) return dense_gemm(fn, h, l, m, a, packed, bias, c, ws + plan.dense_offset, stream);
+    if (plan.dense) return dense_gemm(fn, h, l, m, a, packed, bias, c, ws + plan.dense_offset, plan.dense_cols, stream);
     const unsigned char *blob = packed;
     tsr_w4a16_launch_args_t args;
     memset(&args, 0, sizeof args);

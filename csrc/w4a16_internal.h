@@ -36,17 +36,19 @@ typedef struct tsr_w4a16_pack_args {
 } tsr_w4a16_pack_args_t;
 cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *args, cudaStream_t stream);
 
-/* Dequantisation to dense [k][n]: min(blocks, tiles) blocks walk the (k-tile,
- * n-tile) tiles. group_size and group_shift as the gemm's (k_padded for
- * per-channel; shift -1 when the size is no power of two); perm NULL without
- * act-order. */
+/* Dequantisation to dense [k][n], or a slab of its columns: n-tiles n_tile0
+ * .. n_tile0 + n_tiles - 1 (columns from 128 n_tile0, up to n) into out with
+ * row pitch ld. min(blocks, tiles) blocks walk the (k-tile, n-tile) tiles.
+ * group_size and group_shift as the gemm's (k_padded for per-channel; shift
+ * -1 when the size is no power of two); perm NULL without act-order. */
 typedef struct tsr_w4a16_dequant_args {
-    int k, n, n_padded, k_tiles, n_tiles, group_size, group_shift, has_zeros, bf16, blocks;
+    int k, n, n_padded, k_tiles, group_size, group_shift, has_zeros, bf16, blocks;
+    int n_tile0, n_tiles, ld;
     const uint32_t *qweight;
     const uint16_t *scales;
     const uint8_t *zeros;
     const int32_t *perm;
-    uint16_t *out; /* [k][n] */
+    uint16_t *out; /* [k][ld]: column 128 n_tile0 at out[0] */
 } tsr_w4a16_dequant_args_t;
 cudaError_t tsr_w4a16_launch_dequant(const tsr_w4a16_dequant_args_t *args, cudaStream_t stream);
 /* c[i][j] = bias[j] for i < m, j < n (16-bit values): the dense route's C

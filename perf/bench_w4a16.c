@@ -178,7 +178,7 @@ int main(int argc, char **argv)
 {
     const char *json = NULL, *models = "8b,70b";
     int bf16 = 0, quick = 0, dequant_from = 128;
-    int ms[32] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096}, nm = 11;
+    int ms[32] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 2048, 4096}, nm = 12;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--dtype") && i + 1 < argc) bf16 = !strcmp(argv[++i], "bf16");
@@ -321,7 +321,8 @@ int main(int argc, char **argv)
             snprintf(row.dtype, sizeof row.dtype, "%s", bf16 ? "bf16" : "f16");
             int chosen = -1;
             tsr_w4a16_query_config(h, &w.l, m, &chosen);
-            snprintf(row.config, sizeof row.config, "g%d cfg %d%s", group, chosen, getenv("TSR_W4A16_CONFIG") ? " forced" : "");
+            if (chosen == TSR_W4A16_ROUTE_DENSE) snprintf(row.config, sizeof row.config, "g%d dense route", group);
+            else snprintf(row.config, sizeof row.config, "g%d cfg %d%s", group, chosen, getenv("TSR_W4A16_CONFIG") ? " forced" : "");
             snprintf(row.peer, sizeof row.peer, "cublas %s", bf16 ? "bf16" : "f16");
             row.median_us = tw.median_us;
             row.min_us = tw.min_us;

@@ -91,7 +91,10 @@ say "w4a16 prefill config 5 (2x4 warp grid) done"
 # the heuristic's choice, each checked against dense cuBLAS before it is timed
 if [ "${arch}" = "90a" ]; then
   lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 7 --dequant-from 0 --json "$dest/w4a16_cfg7.json" >"$dest/w4a16_cfg7.md" 2>>"$log" || status=1
-  lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 8 --dequant-from 0 --json "$dest/w4a16_cfg8.json" >"$dest/w4a16_cfg8.md" 2>>"$log" || status=1
+  lim 180 $b --dtype f16 --m 64,128,256,1024,2048,4096 --config 8 --dequant-from 0 --json "$dest/w4a16_cfg8.json" >"$dest/w4a16_cfg8.md" 2>>"$log" || status=1
+  # the default route (AUTO: dequantise + cuBLAS from m = 2048 on sm_90, in
+  # slabs) against the kernel's configuration 8, row by row
+  python3 perf/compare_runs.py "$dest/w4a16_cfg8.json" "$dest/w4a16_f16.json" >"$dest/w4a16_prefill_route.md" 2>>"$log" || status=1
   # configuration 8 with 8 stages (6 loaded ahead, not 2), and warp-specialised
   # (10: a loading warpgroup, named-barrier hand-over; 11: the same with 256
   # tokens, m64n256k16): does prefill wait on memory? 10 and 11 first ran on
@@ -177,7 +180,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_cfg13 w4a16_decode_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_cfg13 w4a16_decode_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

@@ -875,15 +875,17 @@ static PyObject *handle_w4a16_config_supported(PyObject *self, PyObject *args)
     return PyBool_FromLong(tsr_w4a16_config_supported(h, id));
 }
 
-/* w4a16_set_prefill(dense): True routes m >= 1024 through dequantise +
- * cuBLAS (its workspace then holds the dense weight), False the kernel. */
+/* w4a16_set_prefill(mode): W4A16_PREFILL_KERNEL (0, or False),
+ * W4A16_PREFILL_DENSE (1, or True: m >= 1024 through dequantise + cuBLAS)
+ * or W4A16_PREFILL_AUTO (2, the default); anything else is refused by the
+ * library with its message. */
 static PyObject *handle_w4a16_set_prefill(PyObject *self, PyObject *args)
 {
-    int dense;
-    if (!PyArg_ParseTuple(args, "p:w4a16_set_prefill", &dense)) return NULL;
+    int mode;
+    if (!PyArg_ParseTuple(args, "i:w4a16_set_prefill", &mode)) return NULL;
     tsr_handle_t h = live(self);
     if (!h) return NULL;
-    tsr_status_t st = tsr_w4a16_set_prefill(h, dense ? TSR_W4A16_PREFILL_DENSE : TSR_W4A16_PREFILL_KERNEL);
+    tsr_status_t st = tsr_w4a16_set_prefill(h, (tsr_w4a16_prefill_t)mode);
     if (st) return raise_status(st);
     Py_RETURN_NONE;
 }
@@ -1004,7 +1006,7 @@ static PyMethodDef handle_methods[] = {
      "The dense [k][n] weight of a packed blob (tsr_w4a16_dequantize)."},
     {"w4a16_query_config", handle_w4a16_query_config, METH_VARARGS, "The configuration w4a16_gemm would use for m rows."},
     {"w4a16_config_supported", handle_w4a16_config_supported, METH_VARARGS, "Whether configuration id runs on this device."},
-    {"w4a16_set_prefill", handle_w4a16_set_prefill, METH_VARARGS, "True: m >= 1024 through dequantise + cuBLAS (opt-in)."},
+    {"w4a16_set_prefill", handle_w4a16_set_prefill, METH_VARARGS, "W4A16_PREFILL_KERNEL, _DENSE (True) or _AUTO (the default)."},
     {"w4a16_gemm_config", (PyCFunction)(void (*)(void))handle_w4a16_gemm_config, METH_VARARGS | METH_KEYWORDS,
      "w4a16_gemm with the configuration given."},
     {"df11_decode", (PyCFunction)(void (*)(void))handle_df11_decode, METH_VARARGS | METH_KEYWORDS,
@@ -1089,6 +1091,10 @@ PyMODINIT_FUNC TSR_PY_CAT(PyInit_, TSR_PY_MODULE)(void)
         {"STATUS_NOT_SUPPORTED", TSR_STATUS_NOT_SUPPORTED},
         {"W4A16_ROUTE_DENSE", TSR_W4A16_ROUTE_DENSE},
         {"W4A16_DENSE_MIN_M", TSR_W4A16_DENSE_MIN_M},
+        {"W4A16_AUTO_DENSE_MIN_M", TSR_W4A16_AUTO_DENSE_MIN_M},
+        {"W4A16_PREFILL_KERNEL", TSR_W4A16_PREFILL_KERNEL},
+        {"W4A16_PREFILL_DENSE", TSR_W4A16_PREFILL_DENSE},
+        {"W4A16_PREFILL_AUTO", TSR_W4A16_PREFILL_AUTO},
     };
     for (size_t i = 0; i < sizeof constants / sizeof constants[0]; i++)
         if (PyModule_AddIntConstant(m, constants[i].name, constants[i].value) < 0) {

@@ -374,7 +374,12 @@ class Device(unittest.TestCase):
         try:
             kernel_cfg = h.w4a16_query_config(l, m)
             self.assertGreaterEqual(kernel_cfg, 0)
-            h.w4a16_set_prefill(True)
+            with self.assertRaises(tsr.Error) as e:
+                h.w4a16_set_prefill(7)
+            self.assertIn("mode=7", str(e.exception))
+            h.w4a16_set_prefill(tsr.W4A16_PREFILL_KERNEL)
+            self.assertGreaterEqual(h.w4a16_query_config(l, tsr.W4A16_AUTO_DENSE_MIN_M), 0)
+            h.w4a16_set_prefill(True)  # W4A16_PREFILL_DENSE
             self.assertEqual(h.w4a16_query_config(l, m), tsr.W4A16_ROUTE_DENSE)
             self.assertGreaterEqual(h.w4a16_query_config(l, m - 1), 0)  # below the threshold: the kernel
             ws_bytes = h.w4a16_workspace_size(l, m)

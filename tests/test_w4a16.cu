@@ -86,6 +86,29 @@ struct gemm_case {
     int bias;
 };
 
+/* C (m x n, the case's dtype) against the reference, element by element and
+ * in relative rms; `what` names the run in a failure. */
+static void expect_close(const gemm_case &tc, const std::vector<uint16_t> &c, const std::vector<double> &ref,
+                         const std::vector<double> &norm, const char *what)
+{
+    const double tol = tc.dtype == TSR_DTYPE_BF16 ? 1.6e-2 : 2.5e-3;
+    double err2 = 0, ref2 = 0;
+    for (int i = 0; i < tc.m; i++)
+        for (int j = 0; j < tc.n; j++) {
+            size_t x = (size_t)i * tc.n + j;
+            double got = ref_b16_to_double(c[x], tc.dtype), want = ref[x];
+            /* output rounding plus per-product rounding of the 16-bit weights */
+            double bound = tol * (fabs(want) + norm[x]) + 1e-6;
+            if (!(fabs(got - want) <= bound))
+                fail_msg("fmt %d m=%d k=%d n=%d g=%d asym=%d act=%d %s %s: C[%d][%d] = %.6g, want %.6g (bound %.3g) seed %llu",
+                         tc.fmt, tc.m, tc.k, tc.n, tc.group, tc.asym, tc.act, tsr_dtype_name(tc.dtype), what, i, j, got,
+                         want, bound, (unsigned long long)g_seed);
+            err2 += (got - want) * (got - want);
+            ref2 += want * want;
+        }
+    assert_true(sqrt(err2 / ref2) < (tc.dtype == TSR_DTYPE_BF16 ? 1e-2 : 2e-3));
+}
+
 /* Runs one case twice through the same workspace (the second run checks that
  * the locks were left reset) and compares with the reference. kernel_route =
  * false for calls that take the dense route (no partials, no locks used). */
@@ -112,7 +135,6 @@ static void run_case(const gemm_case &tc, bool kernel_route = true)
     if (st) fail_msg("workspace_size: %s", tsr_last_error());
     dev_buf ws = dev_new(ws_bytes);
     TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws_bytes ? ws_bytes : 16));
-    const double tol = tc.dtype == TSR_DTYPE_BF16 ? 1.6e-2 : 2.5e-3;
     std::vector<uint16_t> first;
     for (int rep = 0; rep < 2; rep++) {
         TSR_TEST_CUDA(cudaMemset(dc.p, 0xFF, c.size() * 2)); /* NaN poison: an unwritten element fails */
@@ -120,21 +142,7 @@ static void run_case(const gemm_case &tc, bool kernel_route = true)
         if (st) fail_msg("gemm: %s | %s", tsr_status_string(st), tsr_last_error());
         TSR_TEST_CUDA(cudaDeviceSynchronize());
         TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
-        double err2 = 0, ref2 = 0;
-        for (int i = 0; i < tc.m; i++)
-            for (int j = 0; j < tc.n; j++) {
-                size_t x = (size_t)i * tc.n + j;
-                double got = ref_b16_to_double(c[x], tc.dtype), want = ref[x];
-                /* output rounding plus per-product rounding of the 16-bit weights */
-                double bound = tol * (fabs(want) + norm[x]) + 1e-6;
-                if (!(fabs(got - want) <= bound))
-                    fail_msg("fmt %d m=%d k=%d n=%d g=%d asym=%d act=%d %s run %d: C[%d][%d] = %.6g, want %.6g (bound %.3g) seed %llu",
-                             tc.fmt, tc.m, tc.k, tc.n, tc.group, tc.asym, tc.act, tsr_dtype_name(tc.dtype), rep, i, j, got,
-                             want, bound, (unsigned long long)g_seed);
-                err2 += (got - want) * (got - want);
-                ref2 += want * want;
-            }
-        assert_true(sqrt(err2 / ref2) < (tc.dtype == TSR_DTYPE_BF16 ? 1e-2 : 2e-3));
+        expect_close(tc, c, ref, norm, rep ? "run 1" : "run 0");
         if (rep == 0) first = c;
     }
     /* Deterministic whatever order the blocks run and arrive in: once more with
@@ -315,14 +323,26 @@ static void test_every_config(void **state)
     }
 }
 
-/* The opt-in dense prefill route: dequantise + (emulated) cuBLAS from m = 1024,
- * the kernel below; a kernel call after a dense call in the same workspace
- * still finds its locks at zero. */
+/* A fresh handle whose dense route works in slabs of one column tile (128
+ * columns), so that small layers take several. */
+static tsr_handle_t handle_with_one_tile_slabs(void)
+{
+    tsr_handle_t h = nullptr;
+    setenv("TSR_W4A16_DENSE_SLAB_COLS", "128", 1);
+    assert_int_equal(tsr_create(&h), TSR_STATUS_SUCCESS);
+    unsetenv("TSR_W4A16_DENSE_SLAB_COLS");
+    return h;
+}
+
+/* The dense prefill route forced (TSR_W4A16_PREFILL_DENSE): dequantise +
+ * (emulated) cuBLAS from m = 1024, the kernel below, in slabs (n = 136 takes
+ * two, the second 8 wide; 392 four); a kernel call after a dense call in the
+ * same workspace still finds its locks at zero. */
 static void test_dense_prefill(void **state)
 {
     (void)state;
     tsr_handle_t saved = g_handle;
-    assert_int_equal(tsr_create(&g_handle), TSR_STATUS_SUCCESS);
+    g_handle = handle_with_one_tile_slabs();
     assert_int_equal(tsr_w4a16_set_prefill(g_handle, (tsr_w4a16_prefill_t)7), TSR_STATUS_INVALID_VALUE);
     assert_non_null(strstr(tsr_last_error(), "mode=7"));
     assert_int_equal(tsr_w4a16_set_prefill(g_handle, TSR_W4A16_PREFILL_DENSE), TSR_STATUS_SUCCESS);
@@ -340,6 +360,7 @@ static void test_dense_prefill(void **state)
     const gemm_case dense[] = {
         {TSR_W4A16_FORMAT_GPTQ, 1030, 128, 72, 32, 1, 1, TSR_DTYPE_F16, 1},
         {TSR_W4A16_FORMAT_AWQ, 1024, 192, 136, 64, 1, 0, TSR_DTYPE_BF16, 0},
+        {TSR_W4A16_FORMAT_GPTQ, 1025, 64, 392, 32, 0, 1, TSR_DTYPE_BF16, 1},
     };
     for (const gemm_case &c : dense) run_case(c, false);
     run_case({TSR_W4A16_FORMAT_GPTQ, 40, 128, 72, 32, 1, 0, TSR_DTYPE_F16, 1}); /* below: the kernel */
@@ -385,6 +406,108 @@ static void test_dense_prefill(void **state)
     ref_w4a16_free(&w);
     tsr_destroy(g_handle);
     g_handle = saved;
+}
+
+/* The default mode (AUTO): the dense route from TSR_W4A16_AUTO_DENSE_MIN_M
+ * on sm_90 alone; a configuration forced by TSR_W4A16_CONFIG keeps the
+ * kernel; tsr_w4a16_set_prefill switches. On sm_90 (the emulated one too),
+ * one call at m = 2048 through three slabs (128, 128 and 8 columns). */
+static void test_auto_prefill(void **state)
+{
+    (void)state;
+    tsr_handle_t saved = g_handle;
+    g_handle = handle_with_one_tile_slabs();
+    tsr_device_info_t info;
+    assert_int_equal(tsr_get_device_info(g_handle, &info), TSR_STATUS_SUCCESS);
+    const bool sm90 = info.cc_major == 9 && info.cc_minor == 0;
+    tsr_w4a16_layout_t l;
+    assert_int_equal(tsr_w4a16_layout(128, 264, 64, TSR_DTYPE_BF16, 1, 0, &l), TSR_STATUS_SUCCESS);
+    int cfg = 99;
+    assert_int_equal(tsr_w4a16_query_config(g_handle, &l, TSR_W4A16_AUTO_DENSE_MIN_M, &cfg), TSR_STATUS_SUCCESS);
+    if (sm90) assert_int_equal(cfg, TSR_W4A16_ROUTE_DENSE);
+    else assert_true(cfg >= 0);
+    assert_int_equal(tsr_w4a16_query_config(g_handle, &l, TSR_W4A16_AUTO_DENSE_MIN_M - 1, &cfg), TSR_STATUS_SUCCESS);
+    assert_true(cfg >= 0);
+    assert_int_equal(tsr_w4a16_set_prefill(g_handle, TSR_W4A16_PREFILL_KERNEL), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_w4a16_query_config(g_handle, &l, 4096, &cfg), TSR_STATUS_SUCCESS);
+    assert_true(cfg >= 0);
+    assert_int_equal(tsr_w4a16_set_prefill(g_handle, TSR_W4A16_PREFILL_AUTO), TSR_STATUS_SUCCESS);
+    if (sm90) run_case({TSR_W4A16_FORMAT_AWQ, 2048, 128, 264, 64, 1, 0, TSR_DTYPE_BF16, 1}, false);
+    tsr_destroy(g_handle);
+    setenv("TSR_W4A16_CONFIG", "5", 1);
+    assert_int_equal(tsr_create(&g_handle), TSR_STATUS_SUCCESS);
+    unsetenv("TSR_W4A16_CONFIG");
+    assert_int_equal(tsr_w4a16_query_config(g_handle, &l, 4096, &cfg), TSR_STATUS_SUCCESS);
+    assert_int_equal(cfg, 5);
+    tsr_destroy(g_handle);
+    g_handle = saved;
+}
+
+/* tsr_w4a16_gemm captured into a CUDA graph and replayed twice, then called
+ * directly, on a fresh handle: at m = 7 the locks must be back at zero after
+ * each replay; at m = 2048 AUTO would create its cuBLAS handle, which no
+ * capture may see, so the captured call runs the kernel and the direct one
+ * the dense route. Native only: the emulation runs launches at once and has
+ * no graphs. */
+static void test_graph_capture(void **state)
+{
+    (void)state;
+#if defined(TSR_EMU)
+    skip();
+#else
+    tsr_handle_t h;
+    assert_int_equal(tsr_create(&h), TSR_STATUS_SUCCESS);
+    const int ms[] = {7, 2048};
+    for (int m : ms) {
+        const gemm_case tc = {TSR_W4A16_FORMAT_GPTQ, m, 256, 264, 64, 1, 0, TSR_DTYPE_F16, 1};
+        uint64_t rng = g_seed ^ (0xca97ull + (uint64_t)m);
+        ref_w4a16_t w;
+        ref_w4a16_make(&w, tc.fmt, tc.k, tc.n, tc.group, tc.asym, tc.act, TSR_DTYPE_F16, &rng);
+        tsr_w4a16_layout_t l;
+        assert_int_equal(tsr_w4a16_layout(tc.k, tc.n, tc.group, tc.dtype, tc.asym, tc.act, &l), TSR_STATUS_SUCCESS);
+        dev_buf blob = pack(w, l, false);
+        std::vector<uint16_t> a((size_t)m * tc.k), bias(tc.n), c((size_t)m * tc.n);
+        for (auto &v : a) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
+        for (auto &v : bias) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
+        std::vector<double> ref((size_t)m * tc.n), norm((size_t)m * tc.n);
+        ref_w4a16_gemm(&w, tc.dtype, m, a.data(), bias.data(), ref.data(), norm.data());
+        size_t ws_bytes = 0;
+        assert_int_equal(tsr_w4a16_workspace_size(h, &l, m, &ws_bytes), TSR_STATUS_SUCCESS);
+        dev_buf da = dev_new(a.size() * 2), db = dev_new(bias.size() * 2), dc = dev_new(c.size() * 2), ws = dev_new(ws_bytes);
+        TSR_TEST_CUDA(cudaMemcpy(da.p, a.data(), a.size() * 2, cudaMemcpyHostToDevice));
+        TSR_TEST_CUDA(cudaMemcpy(db.p, bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
+        TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws.bytes));
+        cudaStream_t s;
+        TSR_TEST_CUDA(cudaStreamCreate(&s));
+        TSR_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+        tsr_status_t st = tsr_w4a16_gemm(h, &l, m, da.p, blob.p, db.p, dc.p, ws.p, ws_bytes, s);
+        cudaGraph_t graph = nullptr;
+        cudaError_t ce = cudaStreamEndCapture(s, &graph);
+        if (st) fail_msg("gemm under capture, m=%d: %s | %s", m, tsr_status_string(st), tsr_last_error());
+        if (ce != cudaSuccess) fail_msg("cudaStreamEndCapture, m=%d: %s", m, cudaGetErrorString(ce));
+        cudaGraphExec_t exec;
+        TSR_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+        for (int rep = 0; rep < 3; rep++) {
+            TSR_TEST_CUDA(cudaMemsetAsync(dc.p, 0xFF, dc.bytes, s)); /* NaN poison */
+            if (rep < 2) TSR_TEST_CUDA(cudaGraphLaunch(exec, s));
+            else if ((st = tsr_w4a16_gemm(h, &l, m, da.p, blob.p, db.p, dc.p, ws.p, ws_bytes, s)))
+                fail_msg("gemm after capture, m=%d: %s | %s", m, tsr_status_string(st), tsr_last_error());
+            TSR_TEST_CUDA(cudaStreamSynchronize(s));
+            TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
+            expect_close(tc, c, ref, norm, rep == 0 ? "graph replay 0" : rep == 1 ? "graph replay 1" : "direct call after the capture");
+        }
+        TSR_TEST_CUDA(cudaGraphExecDestroy(exec));
+        TSR_TEST_CUDA(cudaGraphDestroy(graph));
+        TSR_TEST_CUDA(cudaStreamDestroy(s));
+        cudaFree(da.p);
+        cudaFree(db.p);
+        cudaFree(dc.p);
+        cudaFree(ws.p);
+        cudaFree(blob.p);
+        ref_w4a16_free(&w);
+    }
+    tsr_destroy(h);
+#endif
 }
 
 static void test_device_pack_matches_host(void **state)
@@ -571,6 +694,8 @@ int main(void)
         cmocka_unit_test(test_every_combination),
         cmocka_unit_test(test_every_config),
         cmocka_unit_test(test_dense_prefill),
+        cmocka_unit_test(test_auto_prefill),
+        cmocka_unit_test(test_graph_capture),
         cmocka_unit_test(test_device_pack_matches_host),
         cmocka_unit_test(test_dequantize),
         cmocka_unit_test(test_dequantize_rejects_bad_input),

@@ -90,7 +90,7 @@ extern "C" cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *p, cud
  * threads to a 256-byte row). Two shared buffers: one barrier a tile. */
 #define TSR_W4A16_DQ_PITCH (TSR_W4A16_TILE_N + 8) /* words: row pairs t apart start 8t banks apart */
 
-/* What one thread reads of a tile: its 16 bytes of codes, and the scale pair
+/* What one thread reads of a tile (nt counted from the slab's first): its 16 bytes of codes, and the scale pair
  * and zero byte of its two columns for the tile's first and second 32 rows
  * (two groups only for group size 32). */
 typedef struct w4a16_dq_fetch {
@@ -104,10 +104,10 @@ TSR_DEVICE w4a16_dq_fetch_t w4a16_dq_fetch(const tsr_w4a16_dequant_args_t &p, in
 {
     w4a16_dq_fetch_t f;
     const int warp = tid / 32, g = (tid % 32) / 4, row = kt * TSR_W4A16_TILE_K;
-    f.q = ld_global((const uint4 *)(p.qweight + ((size_t)nt * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS) + tid);
+    f.q = ld_global((const uint4 *)(p.qweight + ((size_t)(p.n_tile0 + nt) * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS) + tid);
     const int g0 = p.group_shift >= 0 ? row >> p.group_shift : row / p.group_size;
     /* the two columns' packed positions are side by side (docs/formats/w4a16.md) */
-    const size_t pos = (size_t)nt * TSR_W4A16_TILE_N + warp * 16 + 2 * g;
+    const size_t pos = (size_t)(p.n_tile0 + nt) * TSR_W4A16_TILE_N + warp * 16 + 2 * g;
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const size_t at = (size_t)(g0 + (p.group_size == 32 ? h : 0)) * p.n_padded + pos;
@@ -164,8 +164,8 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_dequant_kernel(tsr_w4
 #pragma unroll
         for (int i = 0; i < 2; i++) {
             const int u = tid + i * TSR_W4A16_THREADS, rp = u / 16, n0 = (u % 16) * 8;
-            const int k = cur_kt * TSR_W4A16_TILE_K + 2 * rp, n = cur_nt * TSR_W4A16_TILE_N + n0;
-            if (k >= p.k || n >= p.n) continue; /* k, n % 8 == 0 (k % 32): a run is all in or all out, both rows alike */
+            const int k = cur_kt * TSR_W4A16_TILE_K + 2 * rp, n = cur_nt * TSR_W4A16_TILE_N + n0; /* n: in the slab */
+            if (k >= p.k || p.n_tile0 * TSR_W4A16_TILE_N + n >= p.n) continue; /* k, n % 8 == 0 (k % 32): a run is all in or all out, both rows alike */
             const uint4 x = ld_shared<uint4>(o + rp * TSR_W4A16_DQ_PITCH + n0);
             const uint4 y = ld_shared<uint4>(o + rp * TSR_W4A16_DQ_PITCH + n0 + 4);
             const uint4 even = make_uint4(prmt(x.x, x.y, 0x5410), prmt(x.z, x.w, 0x5410), prmt(y.x, y.y, 0x5410),
@@ -173,8 +173,8 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_dequant_kernel(tsr_w4
             const uint4 odd = make_uint4(prmt(x.x, x.y, 0x7632), prmt(x.z, x.w, 0x7632), prmt(y.x, y.y, 0x7632),
                                          prmt(y.z, y.w, 0x7632));
             const int r0 = p.perm ? ld_global(p.perm + k) : k, r1 = p.perm ? ld_global(p.perm + k + 1) : k + 1;
-            st_global((uint4 *)(p.out + (size_t)r0 * p.n + n), even);
-            st_global((uint4 *)(p.out + (size_t)r1 * p.n + n), odd);
+            st_global((uint4 *)(p.out + (size_t)r0 * p.ld + n), even);
+            st_global((uint4 *)(p.out + (size_t)r1 * p.ld + n), odd);
         }
     }
 }

@@ -117,25 +117,42 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
                             const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
                             cudaStream_t stream);
 
-/* ---- prefill through cuBLAS (opt-in) ---------------------------------------------
- * On an H100 (perf/results/2026-11-22-h100, run 2) dequantising the packed
- * weight into a dense matrix and multiplying with cuBLAS ran 1.6-2.5x faster
- * than the W4A16 kernel from m = 1024 (Llama-3-8B shapes; slower at m = 256).
- * With TSR_W4A16_PREFILL_DENSE set on a handle, tsr_w4a16_gemm does that for
- * m >= TSR_W4A16_DENSE_MIN_M: tsr_w4a16_dequantize into the workspace, then
- * cublasGemmEx (fp32 accumulation; the bias enters as C's initial value, so C
- * is rounded once). Its workspace then holds the k x n dense matrix after the
- * locks (tsr_w4a16_workspace_size counts it): hundreds of MB for a 70B MLP,
- * which is why it is not the default. The cuBLAS handle is created by the
- * set call (never inside a graph capture) and destroyed with the handle; a
- * handle in this mode runs one gemm at a time. tsr_w4a16_query_config answers
- * TSR_W4A16_ROUTE_DENSE for such calls. tsr_w4a16_gemm_config always runs
- * the kernel. */
+/* ---- prefill through cuBLAS ---------------------------------------------------------
+ * Dequantising the packed weight to a dense matrix and multiplying with cuBLAS
+ * beat the W4A16 kernel at large m on an H100 (perf/results/2026-11-22-h100,
+ * run 17: 1.3-1.6x at m = 4096 on all eight Llama-3 layers, f16 and bf16;
+ * a tie, 0.95-1.04x, at m = 1024). The route: bias rows into C when there is
+ * a bias, then, for each slab of columns, tsr_w4a16_dequantize's kernel into
+ * the workspace and cublasGemmEx (fp32 accumulation, beta 1 with a bias, so C
+ * is rounded once). A slab is TSR_W4A16_DENSE_SLAB_BYTES of dense weight or m
+ * columns, whichever is wider (a multiple of 128; all of n when that is
+ * less), so the workspace holds at most max(64 MB, m * k * 2 bytes: the size
+ * of A) for it, and each cuBLAS call is at least m x m x k.
+ * Modes (tsr_w4a16_set_prefill):
+ * - TSR_W4A16_PREFILL_AUTO, the default: the route for m >=
+ *   TSR_W4A16_AUTO_DENSE_MIN_M on sm_90 (where it was measured), unless
+ *   TSR_W4A16_CONFIG forces a configuration or the tuning cache holds one for
+ *   the call; the kernel otherwise. 2048 lies between the tie at 1024 and the
+ *   1.3-1.6x at 4096, not measured itself.
+ * - TSR_W4A16_PREFILL_DENSE: the route for m >= TSR_W4A16_DENSE_MIN_M on any
+ *   device.
+ * - TSR_W4A16_PREFILL_KERNEL: the kernel for every m.
+ * tsr_w4a16_workspace_size counts the slab (after the locks, so that kernel
+ * calls sharing the workspace still find their locks at zero);
+ * tsr_w4a16_query_config answers TSR_W4A16_ROUTE_DENSE for such calls;
+ * tsr_w4a16_gemm_config always runs the kernel. The cuBLAS handle is created
+ * by tsr_w4a16_set_prefill (DENSE or AUTO) or by the first call that takes
+ * the route; a call that would create it while its stream is being captured
+ * into a CUDA graph runs the kernel instead (creating a cuBLAS handle is not
+ * capturable; cuBLAS calls are). A handle runs one gemm at a time. */
 #define TSR_W4A16_DENSE_MIN_M 1024
+#define TSR_W4A16_AUTO_DENSE_MIN_M 2048
+#define TSR_W4A16_DENSE_SLAB_BYTES ((size_t)64 << 20)
 #define TSR_W4A16_ROUTE_DENSE (-1)
 typedef enum tsr_w4a16_prefill {
-    TSR_W4A16_PREFILL_KERNEL = 0, /* the default: the W4A16 kernel for every m */
-    TSR_W4A16_PREFILL_DENSE = 1
+    TSR_W4A16_PREFILL_KERNEL = 0, /* the W4A16 kernel for every m */
+    TSR_W4A16_PREFILL_DENSE = 1,  /* dequantise + cuBLAS from TSR_W4A16_DENSE_MIN_M, any device */
+    TSR_W4A16_PREFILL_AUTO = 2    /* the default: dequantise + cuBLAS from TSR_W4A16_AUTO_DENSE_MIN_M on sm_90 */
 } tsr_w4a16_prefill_t;
 tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode);
 

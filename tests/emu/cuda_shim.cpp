@@ -156,6 +156,13 @@ cudaError_t CUDARTAPI cudaStreamCreate(cudaStream_t *s)
     return cudaSuccess;
 }
 cudaError_t CUDARTAPI cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+/* the emulation runs every launch at once: no stream is ever being captured */
+cudaError_t CUDARTAPI cudaStreamIsCapturing(cudaStream_t, enum cudaStreamCaptureStatus *status)
+{
+    if (!status) return ret(cudaErrorInvalidValue);
+    *status = cudaStreamCaptureStatusNone;
+    return cudaSuccess;
+}
 
 cudaError_t CUDARTAPI cudaGetLastError(void)
 {
