@@ -95,6 +95,14 @@ if [ "${arch}" = "90a" ]; then
   # the default route (AUTO: dequantise + cuBLAS from m = 2048 on sm_90, in
   # slabs) against the kernel's configuration 8, row by row
   python3 perf/compare_runs.py "$dest/w4a16_cfg8.json" "$dest/w4a16_f16.json" >"$dest/w4a16_prefill_route.md" 2>>"$log" || status=1
+  # the route's slab width (64 MB of weight or m columns by default) on
+  # 70b.gate_up (k 8192): 1024 to 16384 columns (16 to 256 MB), m = 2048 and 4096
+  : >"$dest/w4a16_dense_slabs.md"
+  for cols in 1024 4096 16384; do
+    lim 60 env TSR_W4A16_DENSE_SLAB_COLS=$cols $b --dtype f16 --shape 8192,57344 --m 2048,4096 --dequant-from 0 >"$dest/w4a16_slab$cols.md" 2>>"$log" || status=1
+    { echo "### slabs of $cols columns"; grep -E '^\| (w4a16|op) ' "$dest/w4a16_slab$cols.md"; echo; } >>"$dest/w4a16_dense_slabs.md"
+    rm -f "$dest/w4a16_slab$cols.md"
+  done
   # configuration 8 with 8 stages (6 loaded ahead, not 2), and warp-specialised
   # (10: a loading warpgroup, named-barrier hand-over; 11: the same with 256
   # tokens, m64n256k16): does prefill wait on memory? 10 and 11 first ran on
@@ -180,7 +188,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_cfg13 w4a16_decode_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_decode_candidates w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

@@ -248,6 +248,10 @@ static int tune_or_bench(const opts_t *o, int bench)
         tsr_create(&heur);
         unsetenv("TESSERA_TUNING");
     }
+    /* kernel configurations only: the default mode would answer "the dense
+     * route" for prefill on sm_90, which the cache does not choose */
+    tsr_w4a16_set_prefill(h, TSR_W4A16_PREFILL_KERNEL);
+    if (heur) tsr_w4a16_set_prefill(heur, TSR_W4A16_PREFILL_KERNEL);
     tsr_device_info_t dev;
     tsr_get_device_info(h, &dev);
     char path[4096];

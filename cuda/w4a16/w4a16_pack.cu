@@ -200,17 +200,23 @@ extern "C" cudaError_t tsr_w4a16_launch_dequant(const tsr_w4a16_dequant_args_t *
     return TSR_LAUNCH(w4a16_dequant_f16, grid, block, 0, stream, *p);
 }
 
-/* ---- the dense route's C before cuBLAS: every row a copy of the bias -------- */
+/* ---- the dense route's C before cuBLAS: every row a copy of the bias --------
+ * m x n 16-bit values written once (and read back by cuBLAS as beta * C), so
+ * each thread writes four 32-bit pairs: n % 8 == 0 keeps a run of 8 inside
+ * a row, and C and the bias are 4-byte aligned (the gemm's checks). */
 __global__ void w4a16_bias_rows_kernel(const uint16_t *bias, uint16_t *c, int m, int n)
 {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const size_t run = (size_t)blockIdx.x * blockDim.x + threadIdx.x, i = run * 8;
     if (i >= (size_t)m * n) return;
-    st_global(c + i, ld_global(bias + i % (size_t)n));
+    const uint32_t *b = (const uint32_t *)(bias + i % (size_t)n);
+    uint32_t *o = (uint32_t *)(c + i);
+#pragma unroll
+    for (int j = 0; j < 4; j++) st_global(o + j, ld_global(b + j));
 }
 
 extern "C" cudaError_t tsr_w4a16_launch_bias_rows(const uint16_t *bias, uint16_t *c, int m, int n, cudaStream_t stream)
 {
-    size_t total = (size_t)m * n;
+    const size_t runs = (size_t)m * n / 8;
     auto w4a16_bias_rows = w4a16_bias_rows_kernel;
-    return TSR_LAUNCH(w4a16_bias_rows, dim3((unsigned)((total + 255) / 256)), dim3(256), 0, stream, bias, c, m, n);
+    return TSR_LAUNCH(w4a16_bias_rows, dim3((unsigned)((runs + 255) / 256)), dim3(256), 0, stream, bias, c, m, n);
 }

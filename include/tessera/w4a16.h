@@ -121,7 +121,7 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
  * Dequantising the packed weight to a dense matrix and multiplying with cuBLAS
  * beat the W4A16 kernel at large m on an H100 (perf/results/2026-11-22-h100,
  * run 17: 1.3-1.6x at m = 4096 on all eight Llama-3 layers, f16 and bf16;
- * a tie, 0.95-1.04x, at m = 1024). The route: bias rows into C when there is
+ * 0.94-1.06x, a tie, at m = 1024). The route: bias rows into C when there is
  * a bias, then, for each slab of columns, tsr_w4a16_dequantize's kernel into
  * the workspace and cublasGemmEx (fp32 accumulation, beta 1 with a bias, so C
  * is rounded once). A slab is TSR_W4A16_DENSE_SLAB_BYTES of dense weight or m
@@ -131,9 +131,9 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
  * Modes (tsr_w4a16_set_prefill):
  * - TSR_W4A16_PREFILL_AUTO, the default: the route for m >=
  *   TSR_W4A16_AUTO_DENSE_MIN_M on sm_90 (where it was measured), unless
- *   TSR_W4A16_CONFIG forces a configuration or the tuning cache holds one for
- *   the call; the kernel otherwise. 2048 lies between the tie at 1024 and the
- *   1.3-1.6x at 4096, not measured itself.
+ *   TSR_W4A16_CONFIG forces a configuration (the tuning cache chooses among
+ *   kernel configurations only); the kernel otherwise. 2048 lies between the
+ *   tie at 1024 and the 1.3-1.6x at 4096, not measured itself.
  * - TSR_W4A16_PREFILL_DENSE: the route for m >= TSR_W4A16_DENSE_MIN_M on any
  *   device.
  * - TSR_W4A16_PREFILL_KERNEL: the kernel for every m.
