@@ -9,6 +9,8 @@
 #   TSR_SUITE_TUNE=1 perf/gpu_suite.sh   also ktune (TSR_SUITE_TUNE_MODEL, llama3-8b)
 #   TSR_SUITE_EMU=1 perf/gpu_suite.sh    also the emulated suites (CI runs them anyway)
 #   TSR_SUITE_NO_DF11=1 perf/gpu_suite.sh  without the DFloat11 benchmarks (a W4A16-only rerun)
+#   TSR_SUITE_ONLY_DF11=1 perf/gpu_suite.sh  build, tests, sanitizer and the DFloat11 benchmarks alone
+#                                        (the two halves as two device calls when one would pass 10 minutes)
 #   TSR_SUITE_BASELINE=perf/results/...[:...] perf/gpu_suite.sh  also compare.md:
 #                                        every row against those earlier runs (perf/compare_runs.py)
 # cmocka: if pkg-config cannot find it and .debs/ holds Debian's libcmocka .debs
@@ -72,6 +74,9 @@ export TSR_COMMIT=${TSR_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo
 b=build-gpu/perf/bench_w4a16
 quick=()
 [ -n "${TSR_SUITE_QUICK:-}" ] && quick=(--quick --m 1,16,64,1024)
+if [ -n "${TSR_SUITE_ONLY_DF11:-}" ]; then
+  say "w4a16 benchmarks skipped (TSR_SUITE_ONLY_DF11)"
+else
 lim 240 $b --dtype f16 "${quick[@]}" --json "$dest/w4a16_f16.json" >"$dest/w4a16_f16.md" 2>>"$log" || status=1
 say "w4a16 f16 vs cuBLAS done"
 lim 240 $b --dtype bf16 "${quick[@]}" --json "$dest/w4a16_bf16.json" >"$dest/w4a16_bf16.md" 2>>"$log" || status=1
@@ -133,6 +138,7 @@ fi
 # packing a 70B model's GPTQ tensors: the GPU path against one core of the host
 lim 120 build-gpu/perf/bench_w4a16_pack --model 70b --host-reps 1 --json "$dest/w4a16_pack.json" >"$dest/w4a16_pack.md" 2>>"$log" || status=1
 say "w4a16 packing (device vs host) done"
+fi # TSR_SUITE_ONLY_DF11
 if [ -z "${TSR_SUITE_NO_DF11:-}" ]; then
   dump=/tmp/tsr_df11_tensors
   mkdir -p "$dump"
@@ -153,7 +159,9 @@ if [ -z "${TSR_SUITE_NO_DF11:-}" ]; then
 else
   say "df11 skipped (TSR_SUITE_NO_DF11)"
 fi
-if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+if [ -n "${TSR_SUITE_ONLY_DF11:-}" ]; then
+  : # tinygemm is a W4A16 peer
+elif python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   lim 240 python3 perf/bench_tinygemm.py --json "$dest/tinygemm.json" >>"$log" 2>&1 || status=1
   python3 perf/merge_report.py "$dest/w4a16_bf16.json" "$dest/tinygemm.json" >"$dest/w4a16_vs_tinygemm.md" 2>>"$log" || status=1
   say "tinygemm done"
