@@ -852,7 +852,7 @@ static PyObject *handle_w4a16_dequantize(PyObject *self, PyObject *args, PyObjec
 }
 
 /* w4a16_query_config(layout, m) -> the configuration id tsr_w4a16_gemm would
- * use (TSR_W4A16_ROUTE_DENSE, -1, for the opt-in dense route). */
+ * use (TSR_W4A16_ROUTE_DENSE, -1, for the dense prefill route). */
 static PyObject *handle_w4a16_query_config(PyObject *self, PyObject *args)
 {
     PyObject *lobj;

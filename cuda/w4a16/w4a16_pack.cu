@@ -90,9 +90,9 @@ extern "C" cudaError_t tsr_w4a16_launch_pack(const tsr_w4a16_pack_args_t *p, cud
  * threads to a 256-byte row). Two shared buffers: one barrier a tile. */
 #define TSR_W4A16_DQ_PITCH (TSR_W4A16_TILE_N + 8) /* words: row pairs t apart start 8t banks apart */
 
-/* What one thread reads of a tile (nt counted from the slab's first): its 16 bytes of codes, and the scale pair
- * and zero byte of its two columns for the tile's first and second 32 rows
- * (two groups only for group size 32). */
+/* What one thread reads of tile (nt, kt), nt counted from the slab's first:
+ * its 16 bytes of codes, and the scale pair and zero byte of its two columns
+ * for the tile's first and second 32 rows (two groups only for group size 32). */
 typedef struct w4a16_dq_fetch {
     uint4 q;
     uint32_t s2[2];
@@ -164,8 +164,10 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS) w4a16_dequant_kernel(tsr_w4
 #pragma unroll
         for (int i = 0; i < 2; i++) {
             const int u = tid + i * TSR_W4A16_THREADS, rp = u / 16, n0 = (u % 16) * 8;
-            const int k = cur_kt * TSR_W4A16_TILE_K + 2 * rp, n = cur_nt * TSR_W4A16_TILE_N + n0; /* n: in the slab */
-            if (k >= p.k || p.n_tile0 * TSR_W4A16_TILE_N + n >= p.n) continue; /* k, n % 8 == 0 (k % 32): a run is all in or all out, both rows alike */
+            /* n counts from the slab's first column; k % 32 == 0 and n % 8 == 0,
+             * so a run is all in or all out, and both its rows alike */
+            const int k = cur_kt * TSR_W4A16_TILE_K + 2 * rp, n = cur_nt * TSR_W4A16_TILE_N + n0;
+            if (k >= p.k || p.n_tile0 * TSR_W4A16_TILE_N + n >= p.n) continue;
             const uint4 x = ld_shared<uint4>(o + rp * TSR_W4A16_DQ_PITCH + n0);
             const uint4 y = ld_shared<uint4>(o + rp * TSR_W4A16_DQ_PITCH + n0 + 4);
             const uint4 even = make_uint4(prmt(x.x, x.y, 0x5410), prmt(x.z, x.w, 0x5410), prmt(y.x, y.y, 0x5410),
