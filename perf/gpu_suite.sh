@@ -89,6 +89,9 @@ say "w4a16 decode config 0 done"
 lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 13 --dequant-from 0 --json "$dest/w4a16_cfg13.json" >"$dest/w4a16_cfg13.md" 2>>"$log" || status=1
 python3 perf/compare_runs.py "$dest/w4a16_f16.json" "$dest/w4a16_cfg13.json" >"$dest/w4a16_decode_candidates.md" 2>>"$log" || status=1
 say "w4a16 decode config 13 done"
+# decode back to back (20 calls between two events, as a decode loop or a
+# graph runs them) beside the usual one call between events, 70B layers
+lim 60 $b --dtype f16 --models 70b --m 1,16 --quick --dequant-from 0 --b2b >"$dest/w4a16_b2b.md" 2>>"$log" || status=1
 # the fixed cost of a decode call (launch, pipeline fill, split-column
 # reduction): a one-tile layer and a 4 MB one at m = 1, beside cuBLAS; with
 # the 70B rows it separates cost per call from cost per byte
@@ -201,7 +204,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_decode_candidates w4a16_floor w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_decode_candidates w4a16_floor w4a16_b2b w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

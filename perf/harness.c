@@ -24,6 +24,16 @@ static int cmp_double(const void *a, const void *b)
         }                                                                                   \
     } while (0)
 
+/* Sorts the n per-call times and fills out's median, min and max. */
+static void stats_of(double *us, int n, bench_stats_t *out)
+{
+    qsort(us, (size_t)n, sizeof *us, cmp_double);
+    out->samples = n;
+    out->min_us = us[0];
+    out->max_us = us[n - 1];
+    out->median_us = n % 2 ? us[n / 2] : 0.5 * (us[n / 2 - 1] + us[n / 2]);
+}
+
 int bench_time(const char *label, bench_fn fn, void *ctx, int warmup, int samples, cudaStream_t stream,
                bench_stats_t *out)
 {
@@ -48,11 +58,39 @@ int bench_time(const char *label, bench_fn fn, void *ctx, int warmup, int sample
         us[i] = ms * 1e3;
     }
     for (int i = 0; i < 2 * samples; i++) cudaEventDestroy(ev[i]);
-    qsort(us, (size_t)samples, sizeof *us, cmp_double);
-    out->samples = samples;
-    out->min_us = us[0];
-    out->max_us = us[samples - 1];
-    out->median_us = samples % 2 ? us[samples / 2] : 0.5 * (us[samples / 2 - 1] + us[samples / 2]);
+    stats_of(us, samples, out);
+    free(ev);
+    free(us);
+    return 0;
+}
+
+int bench_time_back_to_back(const char *label, bench_fn fn, void *ctx, int warmup, int batches, int per_batch,
+                            cudaStream_t stream, bench_stats_t *out)
+{
+    if (batches < 1 || per_batch < 1) return -1;
+    for (int i = 0; i < warmup; i++)
+        if (fn(ctx, i, stream)) return -1;
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+    cudaEvent_t *ev = malloc(sizeof *ev * 2 * (size_t)batches);
+    double *us = malloc(sizeof *us * (size_t)batches);
+    if (!ev || !us) return -1;
+    for (int i = 0; i < 2 * batches; i++) BENCH_CUDA(cudaEventCreate(&ev[i]));
+    nvtxRangePushA(label);
+    for (int b = 0; b < batches; b++) {
+        BENCH_CUDA(cudaEventRecord(ev[2 * b], stream));
+        for (int i = 0; i < per_batch; i++)
+            if (fn(ctx, warmup + b * per_batch + i, stream)) return -1;
+        BENCH_CUDA(cudaEventRecord(ev[2 * b + 1], stream));
+    }
+    BENCH_CUDA(cudaStreamSynchronize(stream));
+    nvtxRangePop();
+    for (int b = 0; b < batches; b++) {
+        float ms = 0;
+        BENCH_CUDA(cudaEventElapsedTime(&ms, ev[2 * b], ev[2 * b + 1]));
+        us[b] = ms * 1e3 / per_batch;
+    }
+    for (int i = 0; i < 2 * batches; i++) cudaEventDestroy(ev[i]);
+    stats_of(us, batches, out);
     free(ev);
     free(us);
     return 0;

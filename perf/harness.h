@@ -26,6 +26,14 @@ typedef struct bench_stats {
 int bench_time(const char *label, bench_fn fn, void *ctx, int warmup, int samples, cudaStream_t stream,
                bench_stats_t *out);
 
+/* Back to back: `batches` pairs of events, each around `per_batch` calls
+ * enqueued with nothing between them (as a decode loop or a CUDA graph runs
+ * them, so one call's launch overlaps the previous one's tail); the stats are
+ * of the per-call time of each batch (its time / per_batch). Compared with
+ * bench_time, the difference is what a call costs only when it runs alone. */
+int bench_time_back_to_back(const char *label, bench_fn fn, void *ctx, int warmup, int batches, int per_batch,
+                            cudaStream_t stream, bench_stats_t *out);
+
 /* Device-to-device copy of a large buffer: bytes read + written per second, GB/s. */
 double bench_copy_bandwidth_gbs(cudaStream_t stream);
 
