@@ -34,36 +34,6 @@ static void stats_of(double *us, int n, bench_stats_t *out)
     out->median_us = n % 2 ? us[n / 2] : 0.5 * (us[n / 2 - 1] + us[n / 2]);
 }
 
-int bench_time(const char *label, bench_fn fn, void *ctx, int warmup, int samples, cudaStream_t stream,
-               bench_stats_t *out)
-{
-    for (int i = 0; i < warmup; i++)
-        if (fn(ctx, i, stream)) return -1;
-    BENCH_CUDA(cudaStreamSynchronize(stream));
-    cudaEvent_t *ev = malloc(sizeof *ev * 2 * (size_t)samples);
-    double *us = malloc(sizeof *us * (size_t)samples);
-    if (!ev || !us) return -1;
-    for (int i = 0; i < 2 * samples; i++) BENCH_CUDA(cudaEventCreate(&ev[i]));
-    nvtxRangePushA(label);
-    for (int i = 0; i < samples; i++) {
-        BENCH_CUDA(cudaEventRecord(ev[2 * i], stream));
-        if (fn(ctx, warmup + i, stream)) return -1;
-        BENCH_CUDA(cudaEventRecord(ev[2 * i + 1], stream));
-    }
-    BENCH_CUDA(cudaStreamSynchronize(stream));
-    nvtxRangePop();
-    for (int i = 0; i < samples; i++) {
-        float ms = 0;
-        BENCH_CUDA(cudaEventElapsedTime(&ms, ev[2 * i], ev[2 * i + 1]));
-        us[i] = ms * 1e3;
-    }
-    for (int i = 0; i < 2 * samples; i++) cudaEventDestroy(ev[i]);
-    stats_of(us, samples, out);
-    free(ev);
-    free(us);
-    return 0;
-}
-
 int bench_time_back_to_back(const char *label, bench_fn fn, void *ctx, int warmup, int batches, int per_batch,
                             cudaStream_t stream, bench_stats_t *out)
 {
@@ -94,6 +64,13 @@ int bench_time_back_to_back(const char *label, bench_fn fn, void *ctx, int warmu
     free(ev);
     free(us);
     return 0;
+}
+
+/* One call between each pair of events: batches of one. */
+int bench_time(const char *label, bench_fn fn, void *ctx, int warmup, int samples, cudaStream_t stream,
+               bench_stats_t *out)
+{
+    return bench_time_back_to_back(label, fn, ctx, warmup, samples, 1, stream, out);
 }
 
 typedef struct copy_ctx {
