@@ -444,8 +444,9 @@ static void test_auto_prefill(void **state)
 }
 
 /* tsr_w4a16_gemm captured into a CUDA graph and replayed twice, then called
- * directly, on a fresh handle: at m = 7 the locks must be back at zero after
- * each replay; at m = 2048 AUTO would create its cuBLAS handle, which no
+ * directly, on a fresh handle: at m = 7 (columns split over blocks) a replay
+ * whose locks were not left at zero would sum the wrong partials; at m = 2048
+ * AUTO would create its cuBLAS handle, which no
  * capture may see, so the captured call runs the kernel and the direct one
  * the dense route. Native only: the emulation runs launches at once and has
  * no graphs. */
