@@ -97,6 +97,7 @@ lim 60 $b --dtype f16 --models 70b --m 1,16 --quick --dequant-from 0 --b2b >"$de
 # the 70B rows it separates cost per call from cost per byte
 { lim 30 $b --dtype f16 --shape 128,128 --m 1 --dequant-from 0 &&
   lim 30 $b --dtype f16 --shape 8192,512 --m 1 --dequant-from 0 | grep -E '^\| w4a16 '; } >"$dest/w4a16_floor.md" 2>>"$log" || status=1
+say "w4a16 decode back to back and floor done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 # the warpgroup (wgmma) tiles forced, sm_90 only: 64 tokens (config 7) and
