@@ -3,7 +3,9 @@
  * cublasGemmEx does column-major C = alpha * A * B + beta * C for
  * untransposed 16-bit operands with fp32 accumulation in k order, the way the
  * route calls it; anything else is CUBLAS_STATUS_NOT_SUPPORTED. Every matrix
- * must lie inside one emulated allocation. Test support only. */
+ * must lie inside one emulated allocation. Under an emulated stream capture
+ * the GEMM is recorded and runs with the graph; creating a handle fails, as
+ * its allocation would. Test support only. */
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -50,6 +52,8 @@ extern "C" {
 cublasStatus_t CUBLASWINAPI cublasCreate_v2(cublasHandle_t *handle)
 {
     if (!handle) return CUBLAS_STATUS_INVALID_VALUE;
+    /* a real handle allocates device memory, which a capture refuses */
+    if (tsr_simt_capturing()) return CUBLAS_STATUS_ALLOC_FAILED;
     *handle = (cublasHandle_t) new blas_handle{nullptr};
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -83,13 +87,17 @@ cublasStatus_t CUBLASWINAPI cublasGemmEx(cublasHandle_t handle, cublasOperation_
     if ((k > 0 && (!inside(A, m, k, lda) || !inside(B, k, n, ldb))) || !inside(C, m, n, ldc))
         return CUBLAS_STATUS_INVALID_VALUE;
     const float a = *(const float *)alpha, b = *(const float *)beta;
-    for (int j = 0; j < n; j++)
-        for (int i = 0; i < m; i++) {
-            float acc = 0.f;
-            for (int l = 0; l < k; l++) acc += load(A, (size_t)l * lda + i, Atype) * load(B, (size_t)j * ldb + l, Btype);
-            const size_t x = (size_t)j * ldc + i;
-            store(C, x, a * acc + (b != 0.f ? b * load(C, x, Ctype) : 0.f), Ctype);
-        }
+    auto gemm = [=] {
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++) {
+                float acc = 0.f;
+                for (int l = 0; l < k; l++) acc += load(A, (size_t)l * lda + i, Atype) * load(B, (size_t)j * ldb + l, Btype);
+                const size_t x = (size_t)j * ldc + i;
+                store(C, x, a * acc + (b != 0.f ? b * load(C, x, Ctype) : 0.f), Ctype);
+            }
+    };
+    if (tsr_simt_capturing()) tsr_simt_capture_add(gemm); /* stream work: runs with the graph */
+    else gemm();
     return CUBLAS_STATUS_SUCCESS;
 }
 }

@@ -5,6 +5,7 @@
 #include <cuda_runtime_api.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <vector>
 
 #include "simt_alloc.h"
 
@@ -24,6 +26,8 @@ struct Mapping {
 std::map<uintptr_t, Mapping> g_allocs; /* keyed by user pointer */
 std::mutex g_mu;
 cudaError_t g_last = cudaSuccess;
+/* the open stream capture's operations (non-null while one is open) */
+std::vector<std::function<void()>> *g_capture;
 
 size_t page() { return (size_t)sysconf(_SC_PAGESIZE); }
 
@@ -50,6 +54,11 @@ const Mapping *find(const void *p)
 }
 } // namespace
 
+/* The capture hooks simt.h declares (C++ linkage; simt.h itself is for
+ * kernel sources and clashes with the runtime's headers here). */
+bool tsr_simt_capturing(void) { return g_capture != nullptr; }
+void tsr_simt_capture_add(std::function<void()> op) { g_capture->push_back(std::move(op)); }
+
 int tsr_simt_alloc_contains(const void *p, size_t bytes)
 {
     std::lock_guard<std::mutex> lk(g_mu);
@@ -65,6 +74,7 @@ extern "C" {
 cudaError_t CUDARTAPI cudaMalloc(void **devPtr, size_t size)
 {
     if (!devPtr) return ret(cudaErrorInvalidValue);
+    if (g_capture) return ret(cudaErrorStreamCaptureUnsupported); /* not capturable in this thread */
     /* The buffer ends at a PROT_NONE page, 16-byte aligned (CUDA gives 256), so
      * that overruns fault and kernels that assume more than 16 show up here. */
     size_t pg = page(), rounded = (size + 15) / 16 * 16;
@@ -112,7 +122,16 @@ static cudaError_t check_range(const void *p, size_t n, bool device)
     return tsr_simt_alloc_contains(p, n) ? cudaSuccess : ret(cudaErrorInvalidValue);
 }
 
-cudaError_t CUDARTAPI cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+/* ---- stream capture: an open capture's operations, and graphs of them ---- */
+struct EmuGraph {
+    std::vector<std::function<void()>> ops;
+};
+
+/* What a real capture refuses in this thread: work that is not stream work
+ * (synchronous copies and sets, synchronising, allocating). */
+static cudaError_t refuse_under_capture(void) { return ret(cudaErrorStreamCaptureUnsupported); }
+
+static cudaError_t copy_now(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
     bool dd = kind == cudaMemcpyDeviceToDevice || kind == cudaMemcpyHostToDevice;
     bool sd = kind == cudaMemcpyDeviceToDevice || kind == cudaMemcpyDeviceToHost;
@@ -125,19 +144,39 @@ cudaError_t CUDARTAPI cudaMemcpy(void *dst, const void *src, size_t count, enum 
     return cudaSuccess;
 }
 
-cudaError_t CUDARTAPI cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind, cudaStream_t)
+cudaError_t CUDARTAPI cudaMemcpy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
-    return cudaMemcpy(dst, src, count, kind);
+    if (g_capture) return refuse_under_capture();
+    return copy_now(dst, src, count, kind);
 }
 
-cudaError_t CUDARTAPI cudaMemset(void *devPtr, int value, size_t count)
+cudaError_t CUDARTAPI cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind, cudaStream_t)
+{
+    if (!g_capture) return copy_now(dst, src, count, kind);
+    g_capture->push_back([=] { (void)copy_now(dst, src, count, kind); });
+    return cudaSuccess;
+}
+
+static cudaError_t set_now(void *devPtr, int value, size_t count)
 {
     if (check_range(devPtr, count, true)) return g_last;
     if (count) memset(devPtr, value, count);
     return cudaSuccess;
 }
 
-cudaError_t CUDARTAPI cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t) { return cudaMemset(devPtr, value, count); }
+cudaError_t CUDARTAPI cudaMemset(void *devPtr, int value, size_t count)
+{
+    if (g_capture) return refuse_under_capture();
+    return set_now(devPtr, value, count);
+}
+
+cudaError_t CUDARTAPI cudaMemsetAsync(void *devPtr, int value, size_t count, cudaStream_t)
+{
+    if (!g_capture) return set_now(devPtr, value, count);
+    if (check_range(devPtr, count, true)) return g_last;
+    g_capture->push_back([=] { (void)set_now(devPtr, value, count); });
+    return cudaSuccess;
+}
 
 cudaError_t CUDARTAPI cudaMemGetInfo(size_t *free_b, size_t *total)
 {
@@ -146,8 +185,8 @@ cudaError_t CUDARTAPI cudaMemGetInfo(size_t *free_b, size_t *total)
     return cudaSuccess;
 }
 
-cudaError_t CUDARTAPI cudaDeviceSynchronize(void) { return cudaSuccess; }
-cudaError_t CUDARTAPI cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+cudaError_t CUDARTAPI cudaDeviceSynchronize(void) { return g_capture ? refuse_under_capture() : cudaSuccess; }
+cudaError_t CUDARTAPI cudaStreamSynchronize(cudaStream_t) { return g_capture ? refuse_under_capture() : cudaSuccess; }
 cudaError_t CUDARTAPI cudaStreamCreate(cudaStream_t *s)
 {
     static int dummy;
@@ -156,11 +195,53 @@ cudaError_t CUDARTAPI cudaStreamCreate(cudaStream_t *s)
     return cudaSuccess;
 }
 cudaError_t CUDARTAPI cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
-/* the emulation runs every launch at once: no stream is ever being captured */
 cudaError_t CUDARTAPI cudaStreamIsCapturing(cudaStream_t, enum cudaStreamCaptureStatus *status)
 {
     if (!status) return ret(cudaErrorInvalidValue);
-    *status = cudaStreamCaptureStatusNone;
+    *status = g_capture ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaStreamBeginCapture(cudaStream_t, enum cudaStreamCaptureMode)
+{
+    if (g_capture) return ret(cudaErrorIllegalState);
+    g_capture = new std::vector<std::function<void()>>();
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaStreamEndCapture(cudaStream_t, cudaGraph_t *graph)
+{
+    if (!g_capture) return ret(cudaErrorIllegalState);
+    EmuGraph *g = new EmuGraph{std::move(*g_capture)};
+    delete g_capture;
+    g_capture = nullptr;
+    if (!graph) {
+        delete g;
+        return ret(cudaErrorInvalidValue);
+    }
+    *graph = (cudaGraph_t)g;
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long)
+{
+    if (!exec || !graph) return ret(cudaErrorInvalidValue);
+    *exec = (cudaGraphExec_t) new EmuGraph(*(EmuGraph *)graph);
+    return cudaSuccess;
+}
+/* runs the graph's operations in capture order, now */
+cudaError_t CUDARTAPI cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t)
+{
+    if (!exec) return ret(cudaErrorInvalidValue);
+    if (g_capture) return refuse_under_capture();
+    for (const auto &op : ((EmuGraph *)exec)->ops) op();
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaGraphExecDestroy(cudaGraphExec_t exec)
+{
+    delete (EmuGraph *)exec;
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaGraphDestroy(cudaGraph_t graph)
+{
+    delete (EmuGraph *)graph;
     return cudaSuccess;
 }
 
@@ -290,7 +371,9 @@ cudaError_t CUDARTAPI cudaEventCreate(cudaEvent_t *event)
 cudaError_t CUDARTAPI cudaEventRecord(cudaEvent_t event, cudaStream_t)
 {
     if (!event) return ret(cudaErrorInvalidValue);
-    ((EmuEvent *)event)->t = std::chrono::steady_clock::now();
+    EmuEvent *e = (EmuEvent *)event;
+    if (g_capture) g_capture->push_back([e] { e->t = std::chrono::steady_clock::now(); });
+    else e->t = std::chrono::steady_clock::now();
     return cudaSuccess;
 }
 cudaError_t CUDARTAPI cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }

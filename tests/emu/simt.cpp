@@ -885,6 +885,11 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
     unsigned long nblocks = (unsigned long)grid.x * grid.y * grid.z;
     if (nthreads == 0 || nthreads > 1024 || nblocks == 0 || grid.y > 65535 || grid.z > 65535)
         return cudaErrorInvalidConfiguration;
+    if (tsr_simt_capturing()) {
+        std::function<void()> later = body;
+        tsr_simt_capture_add([=] { (void)tsr_simt_run(name, grid, block, dyn_smem, later); });
+        return cudaSuccess;
+    }
     if (g_launch) {
         fprintf(stderr, "simt: kernel %s launched from inside kernel %s\n", name, g_launch->name);
         abort();

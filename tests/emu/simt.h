@@ -180,6 +180,14 @@ TSR_SIMT_FMA(__nv_bfloat16, __nv_bfloat162, __bfloat162float, __float2bfloat16_r
 cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_smem,
                          const std::function<void()> &body);
 
+/* Stream capture (cudaStreamBeginCapture .. cudaStreamEndCapture in the
+ * emulated runtime): while one is open, launches and the runtime's and the
+ * emulated cuBLAS's stream work are recorded as operations instead of run,
+ * and cudaGraphLaunch runs them in order. Every emulated stream is one
+ * stream, so one capture at a time. */
+bool tsr_simt_capturing(void);
+void tsr_simt_capture_add(std::function<void()> op);
+
 /* `kernel<<<grid, block, smem, stream>>>(args...)` under the emulation. The
  * arguments are converted to the kernel's parameter types once, as a real
  * launch copies them into the parameter space. */
@@ -188,7 +196,8 @@ static inline cudaError_t tsr_simt_launch(const char *name, void (*kernel)(P...)
                                           size_t smem, A &&...args)
 {
     std::tuple<typename std::decay<P>::type...> params(std::forward<A>(args)...);
-    return tsr_simt_run(name, grid, block, smem, [&] { std::apply(kernel, params); });
+    /* by value: under a capture the launch runs later, from the graph */
+    return tsr_simt_run(name, grid, block, smem, [params, kernel] { std::apply(kernel, params); });
 }
 
 /* Failures are fatal by default; the emulation's own self-tests switch to
