@@ -52,6 +52,18 @@ tsr_status_t tsr_df11_decode(tsr_handle_t h, const void *container_dev, const ts
     for (uint32_t t = 0; t < info->tensors; t++)
         if (dests[t] && (uintptr_t)dests[t] % 2)
             return tsr_fail(TSR_STATUS_MISALIGNED_POINTER, "%s: dests[%u]=%p must be 2-byte aligned", fn, t, (void *)dests[t]);
+    if (info->tensors > TSR_DF11_INLINE_DESTS) {
+        /* that many destinations reach the kernel through a host-to-device
+         * copy of a table this call frees: a graph would replay the copy
+         * from freed memory */
+        enum cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        TSR_CUDA_TRY(cudaStreamIsCapturing(stream, &capture));
+        if (capture != cudaStreamCaptureStatusNone)
+            return tsr_fail(TSR_STATUS_NOT_SUPPORTED,
+                            "%s: info->tensors=%u under CUDA graph capture; more than %d destinations travel by a host copy "
+                            "a graph cannot hold: capture decodes of at most %d tensors",
+                            fn, info->tensors, TSR_DF11_INLINE_DESTS, TSR_DF11_INLINE_DESTS);
+    }
     tsr_df11_launch_args_t a;
     memset(&a, 0, sizeof a);
     const unsigned char *c = container_dev;

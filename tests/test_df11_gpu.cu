@@ -166,6 +166,72 @@ static void test_many_destinations(void **state)
     free_stream(s);
 }
 
+/* A decode captured into a CUDA graph and replayed twice, each time into
+ * poisoned outputs: the original bits every time, and a clean status. A
+ * container of more than 16 tensors, whose destination table travels by a
+ * host copy, is refused under capture with its reason. */
+static void test_graph_capture(void **state)
+{
+    (void)state;
+    uint64_t rng = g_seed ^ 0x9a;
+    const size_t n = 40000;
+    std::vector<uint16_t> a(n), b(n / 2 + 3);
+    ref_bf16_gaussian(a.data(), a.size(), 0.02, &rng);
+    ref_bf16_gaussian(b.data(), b.size(), 0.5, &rng);
+    tsr_df11_tensor_t t[2] = {{"a", a.data(), 1, {(int64_t)a.size()}}, {"b", b.data(), 1, {(int64_t)b.size()}}};
+    stream_fixture s;
+    make_stream(s, t, 2);
+    uint16_t *out;
+    const size_t total = a.size() + b.size();
+    TSR_TEST_CUDA(cudaMalloc((void **)&out, total * 2));
+    uint16_t *d[2] = {out, out + a.size()};
+    cudaStream_t cs;
+    TSR_TEST_CUDA(cudaStreamCreate(&cs));
+    TSR_TEST_CUDA(cudaMemset(s.ws, 0, s.ws_bytes));
+    TSR_TEST_CUDA(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal));
+    tsr_status_t st = tsr_df11_decode(g_h, s.dev, &s.info, d, s.ws, s.ws_bytes, cs);
+    cudaGraph_t graph = nullptr;
+    cudaError_t ce = cudaStreamEndCapture(cs, &graph);
+    if (st) fail_msg("decode under capture: %s", tsr_last_error());
+    if (ce != cudaSuccess) fail_msg("cudaStreamEndCapture: %s", cudaGetErrorString(ce));
+    cudaGraphExec_t exec;
+    TSR_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+    for (int rep = 0; rep < 2; rep++) {
+        TSR_TEST_CUDA(cudaMemset(out, 0xEE, total * 2));
+        TSR_TEST_CUDA(cudaGraphLaunch(exec, cs));
+        if (tsr_df11_decode_status(g_h, s.ws, cs)) fail_msg("replay %d: %s", rep, tsr_last_error());
+        std::vector<uint16_t> got(total);
+        TSR_TEST_CUDA(cudaMemcpy(got.data(), out, total * 2, cudaMemcpyDeviceToHost));
+        for (size_t j = 0; j < total; j++) {
+            const uint16_t want = j < a.size() ? a[j] : b[j - a.size()];
+            if (got[j] != want) fail_msg("replay %d: element %zu: 0x%04x, want 0x%04x", rep, j, got[j], want);
+        }
+    }
+    TSR_TEST_CUDA(cudaGraphExecDestroy(exec));
+    TSR_TEST_CUDA(cudaGraphDestroy(graph));
+    free_stream(s);
+
+    /* 17 tensors: refused in the capture, which then ends cleanly */
+    std::vector<tsr_df11_tensor_t> many(17);
+    std::vector<std::string> names(17);
+    for (int i = 0; i < 17; i++) {
+        names[i] = "t" + std::to_string(i);
+        many[i] = {names[i].c_str(), a.data() + i * 1000, 1, {1000}};
+    }
+    make_stream(s, many.data(), 17);
+    std::vector<uint16_t *> md(17);
+    for (int i = 0; i < 17; i++) md[i] = out + i * 1000;
+    TSR_TEST_CUDA(cudaStreamBeginCapture(cs, cudaStreamCaptureModeThreadLocal));
+    st = tsr_df11_decode(g_h, s.dev, &s.info, md.data(), s.ws, s.ws_bytes, cs);
+    TSR_TEST_CUDA(cudaStreamEndCapture(cs, &graph));
+    assert_int_equal(st, TSR_STATUS_NOT_SUPPORTED);
+    assert_non_null(strstr(tsr_last_error(), "info->tensors=17 under CUDA graph capture"));
+    if (graph) TSR_TEST_CUDA(cudaGraphDestroy(graph));
+    TSR_TEST_CUDA(cudaStreamDestroy(cs));
+    cudaFree(out);
+    free_stream(s);
+}
+
 /* Tensors whose sizes are multiples of 8 at 16-byte-aligned destinations, so
  * that every chunk starts aligned, and whose boundaries fall inside chunks:
  * the decoder's whole-chunk loop (one tensor, aligned) must leave such chunks
@@ -391,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_device_stream_sets_status),
         cmocka_unit_test(test_invalid_code_sets_status),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_graph_capture),
     };
     if (tsr_create(&g_h)) {
         printf("tsr_create: %s\n", tsr_last_error());

@@ -103,7 +103,10 @@ tsr_status_t tsr_df11_workspace_size(const tsr_df11_info_t *info, size_t *bytes)
 /* GPU decode, one launch. container_dev: the container copied to device memory
  * as it is (16-byte aligned); dests: host array of [info->tensors] device
  * pointers (2-byte aligned; NULL skips a tensor); workspace: device, 16-byte
- * aligned. Asynchronous: tsr_df11_decode_status reports what the kernel found. */
+ * aligned. Asynchronous: tsr_df11_decode_status reports what the kernel found.
+ * Capturable into a CUDA graph (a memset and one launch) for up to 16 tensors;
+ * more go through the workspace by a host copy, and a capture of such a call
+ * is refused with TSR_STATUS_NOT_SUPPORTED. */
 tsr_status_t tsr_df11_decode(tsr_handle_t handle, const void *container_dev, const tsr_df11_info_t *info,
                              uint16_t *const *dests, void *workspace, size_t workspace_bytes, cudaStream_t stream);
 
