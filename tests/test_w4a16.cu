@@ -448,7 +448,8 @@ static void test_auto_prefill(void **state)
  * whose locks were not left at zero would sum the wrong partials; at m = 2048
  * on sm_90 AUTO would create its cuBLAS handle, which no capture may see
  * (the emulated cuBLAS refuses, as the real one would fail to allocate), so
- * the captured call runs the kernel and the direct one the dense route. The
+ * the captured call runs the kernel and the direct one the dense route; a
+ * second capture then holds the dense route, cuBLAS call included. The
  * emulation records a capture and runs it at cudaGraphLaunch. */
 static void test_graph_capture(void **state)
 {
@@ -482,25 +483,29 @@ static void test_graph_capture(void **state)
         TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws.bytes));
         cudaStream_t s;
         TSR_TEST_CUDA(cudaStreamCreate(&s));
-        TSR_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
-        tsr_status_t st = tsr_w4a16_gemm(h, &l, m, da.p, blob.p, db.p, dc.p, ws.p, ws_bytes, s);
-        cudaGraph_t graph = nullptr;
-        cudaError_t ce = cudaStreamEndCapture(s, &graph);
-        if (st) fail_msg("gemm under capture, m=%d: %s | %s", m, tsr_status_string(st), tsr_last_error());
-        if (ce != cudaSuccess) fail_msg("cudaStreamEndCapture, m=%d: %s", m, cudaGetErrorString(ce));
-        cudaGraphExec_t exec;
-        TSR_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-        for (int rep = 0; rep < 3; rep++) {
-            TSR_TEST_CUDA(cudaMemsetAsync(dc.p, 0xFF, dc.bytes, s)); /* NaN poison */
-            if (rep < 2) TSR_TEST_CUDA(cudaGraphLaunch(exec, s));
-            else if ((st = tsr_w4a16_gemm(h, &l, m, da.p, blob.p, db.p, dc.p, ws.p, ws_bytes, s)))
-                fail_msg("gemm after capture, m=%d: %s | %s", m, tsr_status_string(st), tsr_last_error());
-            TSR_TEST_CUDA(cudaStreamSynchronize(s));
-            TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
-            expect_close(tc, c, ref, norm, rep == 0 ? "graph replay 0" : rep == 1 ? "graph replay 1" : "direct call after the capture");
+        /* m = 2048 twice: first the kernel is captured (no cuBLAS handle yet),
+         * then, the direct call having created it, the dense route */
+        for (int round = 0; round < (m == 2048 ? 2 : 1); round++) {
+            TSR_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+            tsr_status_t st = tsr_w4a16_gemm(h, &l, m, da.p, blob.p, db.p, dc.p, ws.p, ws_bytes, s);
+            cudaGraph_t graph = nullptr;
+            cudaError_t ce = cudaStreamEndCapture(s, &graph);
+            if (st) fail_msg("gemm under capture, m=%d round %d: %s | %s", m, round, tsr_status_string(st), tsr_last_error());
+            if (ce != cudaSuccess) fail_msg("cudaStreamEndCapture, m=%d round %d: %s", m, round, cudaGetErrorString(ce));
+            cudaGraphExec_t exec;
+            TSR_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+            for (int rep = 0; rep < 3; rep++) {
+                TSR_TEST_CUDA(cudaMemsetAsync(dc.p, 0xFF, dc.bytes, s)); /* NaN poison */
+                if (rep < 2) TSR_TEST_CUDA(cudaGraphLaunch(exec, s));
+                else if ((st = tsr_w4a16_gemm(h, &l, m, da.p, blob.p, db.p, dc.p, ws.p, ws_bytes, s)))
+                    fail_msg("gemm after capture, m=%d: %s | %s", m, tsr_status_string(st), tsr_last_error());
+                TSR_TEST_CUDA(cudaStreamSynchronize(s));
+                TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
+                expect_close(tc, c, ref, norm, rep == 0 ? "graph replay 0" : rep == 1 ? "graph replay 1" : "direct call after the capture");
+            }
+            TSR_TEST_CUDA(cudaGraphExecDestroy(exec));
+            TSR_TEST_CUDA(cudaGraphDestroy(graph));
         }
-        TSR_TEST_CUDA(cudaGraphExecDestroy(exec));
-        TSR_TEST_CUDA(cudaGraphDestroy(graph));
         TSR_TEST_CUDA(cudaStreamDestroy(s));
         cudaFree(da.p);
         cudaFree(db.p);
