@@ -131,7 +131,8 @@ struct EmuGraph {
  * (synchronous copies and sets, synchronising, allocating). */
 static cudaError_t refuse_under_capture(void) { return ret(cudaErrorStreamCaptureUnsupported); }
 
-static cudaError_t copy_now(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+/* The device ends of a copy lie inside allocations. */
+static cudaError_t check_copy(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
     bool dd = kind == cudaMemcpyDeviceToDevice || kind == cudaMemcpyHostToDevice;
     bool sd = kind == cudaMemcpyDeviceToDevice || kind == cudaMemcpyDeviceToHost;
@@ -140,6 +141,12 @@ static cudaError_t copy_now(void *dst, const void *src, size_t count, enum cudaM
         sd = find(src) != nullptr;
     }
     if (check_range(dst, count, dd) || check_range(src, count, sd)) return g_last;
+    return cudaSuccess;
+}
+
+static cudaError_t copy_now(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
+{
+    if (check_copy(dst, src, count, kind)) return g_last;
     if (count) memmove(dst, src, count);
     return cudaSuccess;
 }
@@ -153,6 +160,7 @@ cudaError_t CUDARTAPI cudaMemcpy(void *dst, const void *src, size_t count, enum 
 cudaError_t CUDARTAPI cudaMemcpyAsync(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind, cudaStream_t)
 {
     if (!g_capture) return copy_now(dst, src, count, kind);
+    if (check_copy(dst, src, count, kind)) return g_last;
     g_capture->push_back([=] { (void)copy_now(dst, src, count, kind); });
     return cudaSuccess;
 }
