@@ -346,11 +346,11 @@ static tsr_status_t dense_gemm(const char *fn, tsr_handle_t h, const tsr_w4a16_l
     }
     cublasHandle_t blas = (cublasHandle_t)h->blas;
     const cudaDataType_t t = l->dtype == TSR_DTYPE_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+    tsr_w4a16_dequant_args_t args;
+    dequant_args(h, l, packed, w, &args); /* each slab narrows it */
     cublasStatus_t bs = cublasSetStream(blas, stream);
     for (int c0 = 0; c0 < l->n && bs == CUBLAS_STATUS_SUCCESS; c0 += cols) {
         const int width = cols < l->n - c0 ? cols : l->n - c0;
-        tsr_w4a16_dequant_args_t args;
-        dequant_args(h, l, packed, w, &args);
         args.n_tile0 = c0 / TSR_W4A16_TILE_N; /* cols is a multiple of 128 unless it is all of n */
         args.n_tiles = (width + TSR_W4A16_TILE_N - 1) / TSR_W4A16_TILE_N;
         args.ld = width;

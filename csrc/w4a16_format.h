@@ -58,6 +58,14 @@ TSR_HD void tsr_w4a16_nibble_of(int kk, int nn, int *word, int *p)
     *p = pair + 4 * hi;
 }
 
+/* The group of packed row k: k >> group_shift for power-of-two group sizes,
+ * else (group_shift -1: 192, 320, or a per-channel k_padded like 4160) a
+ * division. The GEMM's loader and the dequantisation kernel both ask here. */
+TSR_HD int tsr_w4a16_group_of_row(int k, int group_shift, int group_size)
+{
+    return group_shift >= 0 ? k >> group_shift : k / group_size;
+}
+
 /* Scales and zeros are stored per group in a column order permuted within each
  * 128-column tile, so that a lane's two columns (its n8 tiles 0 and 1) are
  * adjacent: position q = 16*warp + 2*(lane/4) + j holds column 16*warp + 8*j + lane/4.

@@ -109,32 +109,64 @@ static void expect_close(const gemm_case &tc, const std::vector<uint16_t> &c, co
     assert_true(sqrt(err2 / ref2) < (tc.dtype == TSR_DTYPE_BF16 ? 1e-2 : 2e-3));
 }
 
+/* One case's inputs from rng (the weight, then A, then the bias), the fp64
+ * reference, and the device copies with C unset and a zeroed workspace of
+ * tsr_w4a16_workspace_size for handle h. */
+struct case_inputs {
+    ref_w4a16_t w;
+    tsr_w4a16_layout_t l;
+    std::vector<uint16_t> a, bias;
+    std::vector<double> ref, norm;
+    dev_buf blob, da, db, dc, ws;
+};
+
+static void make_inputs(case_inputs &in, const gemm_case &tc, uint64_t rng, tsr_handle_t h)
+{
+    ref_w4a16_make(&in.w, tc.fmt, tc.k, tc.n, tc.group, tc.asym, tc.act, TSR_DTYPE_F16, &rng);
+    assert_int_equal(tsr_w4a16_layout(tc.k, tc.n, tc.group, tc.dtype, tc.asym, tc.act, &in.l), TSR_STATUS_SUCCESS);
+    in.blob = pack(in.w, in.l, false);
+    in.a.resize((size_t)tc.m * tc.k);
+    in.bias.resize(tc.n);
+    for (auto &v : in.a) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
+    for (auto &v : in.bias) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
+    in.ref.resize((size_t)tc.m * tc.n);
+    in.norm.resize((size_t)tc.m * tc.n);
+    ref_w4a16_gemm(&in.w, tc.dtype, tc.m, in.a.data(), tc.bias ? in.bias.data() : nullptr, in.ref.data(), in.norm.data());
+    in.da = dev_new(in.a.size() * 2);
+    in.db = dev_new(in.bias.size() * 2);
+    in.dc = dev_new((size_t)tc.m * tc.n * 2);
+    TSR_TEST_CUDA(cudaMemcpy(in.da.p, in.a.data(), in.a.size() * 2, cudaMemcpyHostToDevice));
+    TSR_TEST_CUDA(cudaMemcpy(in.db.p, in.bias.data(), in.bias.size() * 2, cudaMemcpyHostToDevice));
+    size_t ws_bytes = 0;
+    tsr_status_t st = tsr_w4a16_workspace_size(h, &in.l, tc.m, &ws_bytes);
+    if (st) fail_msg("workspace_size: %s", tsr_last_error());
+    in.ws = dev_new(ws_bytes);
+    TSR_TEST_CUDA(cudaMemset(in.ws.p, 0, ws_bytes ? ws_bytes : 16));
+}
+
+static void free_inputs(case_inputs &in)
+{
+    cudaFree(in.da.p);
+    cudaFree(in.db.p);
+    cudaFree(in.dc.p);
+    cudaFree(in.ws.p);
+    cudaFree(in.blob.p);
+    ref_w4a16_free(&in.w);
+}
+
 /* Runs one case twice through the same workspace (the second run checks that
  * the locks were left reset) and compares with the reference. kernel_route =
  * false for calls that take the dense route (no partials, no locks used). */
 static void run_case(const gemm_case &tc, bool kernel_route = true)
 {
-    uint64_t rng = g_seed ^ ((uint64_t)tc.m << 48) ^ ((uint64_t)tc.k << 24) ^ (uint64_t)tc.n ^ ((uint64_t)tc.fmt << 60);
-    ref_w4a16_t w;
-    ref_w4a16_make(&w, tc.fmt, tc.k, tc.n, tc.group, tc.asym, tc.act, TSR_DTYPE_F16, &rng);
-    tsr_w4a16_layout_t l;
-    assert_int_equal(tsr_w4a16_layout(tc.k, tc.n, tc.group, tc.dtype, tc.asym, tc.act, &l), TSR_STATUS_SUCCESS);
-    dev_buf blob = pack(w, l, false);
-
-    std::vector<uint16_t> a((size_t)tc.m * tc.k), bias(tc.n), c((size_t)tc.m * tc.n);
-    for (auto &v : a) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
-    for (auto &v : bias) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
-    std::vector<double> ref((size_t)tc.m * tc.n), norm((size_t)tc.m * tc.n);
-    ref_w4a16_gemm(&w, tc.dtype, tc.m, a.data(), tc.bias ? bias.data() : nullptr, ref.data(), norm.data());
-
-    dev_buf da = dev_new(a.size() * 2), db = dev_new(bias.size() * 2), dc = dev_new(c.size() * 2);
-    TSR_TEST_CUDA(cudaMemcpy(da.p, a.data(), a.size() * 2, cudaMemcpyHostToDevice));
-    TSR_TEST_CUDA(cudaMemcpy(db.p, bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
-    size_t ws_bytes = 0;
-    tsr_status_t st = tsr_w4a16_workspace_size(g_handle, &l, tc.m, &ws_bytes);
-    if (st) fail_msg("workspace_size: %s", tsr_last_error());
-    dev_buf ws = dev_new(ws_bytes);
-    TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws_bytes ? ws_bytes : 16));
+    case_inputs in;
+    make_inputs(in, tc, g_seed ^ ((uint64_t)tc.m << 48) ^ ((uint64_t)tc.k << 24) ^ (uint64_t)tc.n ^ ((uint64_t)tc.fmt << 60),
+                g_handle);
+    const tsr_w4a16_layout_t &l = in.l;
+    const dev_buf &blob = in.blob, &da = in.da, &db = in.db, &dc = in.dc, &ws = in.ws;
+    const size_t ws_bytes = ws.bytes;
+    std::vector<uint16_t> c((size_t)tc.m * tc.n);
+    tsr_status_t st;
     std::vector<uint16_t> first;
     for (int rep = 0; rep < 2; rep++) {
         TSR_TEST_CUDA(cudaMemset(dc.p, 0xFF, c.size() * 2)); /* NaN poison: an unwritten element fails */
@@ -142,7 +174,7 @@ static void run_case(const gemm_case &tc, bool kernel_route = true)
         if (st) fail_msg("gemm: %s | %s", tsr_status_string(st), tsr_last_error());
         TSR_TEST_CUDA(cudaDeviceSynchronize());
         TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
-        expect_close(tc, c, ref, norm, rep ? "run 1" : "run 0");
+        expect_close(tc, c, in.ref, in.norm, rep ? "run 1" : "run 0");
         if (rep == 0) first = c;
     }
     /* Deterministic whatever order the blocks run and arrive in: once more with
@@ -175,12 +207,7 @@ static void run_case(const gemm_case &tc, bool kernel_route = true)
     TSR_TEST_CUDA(cudaMemcpy(locks.data(), ws.p, locks.size() * 4, cudaMemcpyDeviceToHost));
     for (size_t i = 0; i < locks.size(); i++)
         if (locks[i] != 0) fail_msg("lock %zu left at %d", i, locks[i]);
-    cudaFree(da.p);
-    cudaFree(db.p);
-    cudaFree(dc.p);
-    cudaFree(ws.p);
-    cudaFree(blob.p);
-    ref_w4a16_free(&w);
+    free_inputs(in);
 }
 
 static void test_decode_shapes(void **state)
@@ -464,23 +491,12 @@ static void test_graph_capture(void **state)
     for (int m : ms) {
         if (m == 2048 && !sm90) continue;
         const gemm_case tc = {TSR_W4A16_FORMAT_GPTQ, m, 96, 136, 32, 1, 0, TSR_DTYPE_F16, 1};
-        uint64_t rng = g_seed ^ (0xca97ull + (uint64_t)m);
-        ref_w4a16_t w;
-        ref_w4a16_make(&w, tc.fmt, tc.k, tc.n, tc.group, tc.asym, tc.act, TSR_DTYPE_F16, &rng);
-        tsr_w4a16_layout_t l;
-        assert_int_equal(tsr_w4a16_layout(tc.k, tc.n, tc.group, tc.dtype, tc.asym, tc.act, &l), TSR_STATUS_SUCCESS);
-        dev_buf blob = pack(w, l, false);
-        std::vector<uint16_t> a((size_t)m * tc.k), bias(tc.n), c((size_t)m * tc.n);
-        for (auto &v : a) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
-        for (auto &v : bias) v = ref_double_to_b16(tsr_test_rand_unit(&rng), tc.dtype);
-        std::vector<double> ref((size_t)m * tc.n), norm((size_t)m * tc.n);
-        ref_w4a16_gemm(&w, tc.dtype, m, a.data(), bias.data(), ref.data(), norm.data());
-        size_t ws_bytes = 0;
-        assert_int_equal(tsr_w4a16_workspace_size(h, &l, m, &ws_bytes), TSR_STATUS_SUCCESS);
-        dev_buf da = dev_new(a.size() * 2), db = dev_new(bias.size() * 2), dc = dev_new(c.size() * 2), ws = dev_new(ws_bytes);
-        TSR_TEST_CUDA(cudaMemcpy(da.p, a.data(), a.size() * 2, cudaMemcpyHostToDevice));
-        TSR_TEST_CUDA(cudaMemcpy(db.p, bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
-        TSR_TEST_CUDA(cudaMemset(ws.p, 0, ws.bytes));
+        case_inputs in;
+        make_inputs(in, tc, g_seed ^ (0xca97ull + (uint64_t)m), h);
+        const tsr_w4a16_layout_t &l = in.l;
+        const dev_buf &blob = in.blob, &da = in.da, &db = in.db, &dc = in.dc, &ws = in.ws;
+        const size_t ws_bytes = ws.bytes;
+        std::vector<uint16_t> c((size_t)m * tc.n);
         cudaStream_t s;
         TSR_TEST_CUDA(cudaStreamCreate(&s));
         /* m = 2048 twice: first the kernel is captured (no cuBLAS handle yet),
@@ -501,18 +517,13 @@ static void test_graph_capture(void **state)
                     fail_msg("gemm after capture, m=%d: %s | %s", m, tsr_status_string(st), tsr_last_error());
                 TSR_TEST_CUDA(cudaStreamSynchronize(s));
                 TSR_TEST_CUDA(cudaMemcpy(c.data(), dc.p, c.size() * 2, cudaMemcpyDeviceToHost));
-                expect_close(tc, c, ref, norm, rep == 0 ? "graph replay 0" : rep == 1 ? "graph replay 1" : "direct call after the capture");
+                expect_close(tc, c, in.ref, in.norm, rep == 0 ? "graph replay 0" : rep == 1 ? "graph replay 1" : "direct call after the capture");
             }
             TSR_TEST_CUDA(cudaGraphExecDestroy(exec));
             TSR_TEST_CUDA(cudaGraphDestroy(graph));
         }
         TSR_TEST_CUDA(cudaStreamDestroy(s));
-        cudaFree(da.p);
-        cudaFree(db.p);
-        cudaFree(dc.p);
-        cudaFree(ws.p);
-        cudaFree(blob.p);
-        ref_w4a16_free(&w);
+        free_inputs(in);
     }
     tsr_destroy(h);
 }

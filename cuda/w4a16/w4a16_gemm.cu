@@ -101,13 +101,6 @@ TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int 
     return ld;
 }
 
-/* The group of packed row k: one shift for power-of-two group sizes, a
- * division (the same for every thread of the launch) for the others. */
-TSR_DEVICE int w4a16_group_of_row(const tsr_w4a16_launch_args_t &p, int k)
-{
-    return p.group_shift >= 0 ? k >> p.group_shift : k / p.group_size;
-}
-
 /* Issues the cp.async copies of the loader's item into stage buffer `st`
  * (ROWS activation rows: 8 or 16 for decode, 32..128). */
 template <int ROWS, int HAS_Z, int THREADS = TSR_W4A16_THREADS>
@@ -158,10 +151,10 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
             cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, in_k ? 16 : 0);
         }
     } else if (ld.role == TSR_W4A16_COPIES_S) {
-        const int g0 = w4a16_group_of_row(p, ld.kt * TSR_W4A16_TILE_K);
+        const int g0 = tsr_w4a16_group_of_row(ld.kt * TSR_W4A16_TILE_K, p.group_shift, p.group_size);
         cp_async_16_zfill(st + L::s_offset + lane * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
     } else if (HAS_Z && ld.role == TSR_W4A16_COPIES_Z) {
-        const int g0 = w4a16_group_of_row(p, ld.kt * TSR_W4A16_TILE_K);
+        const int g0 = tsr_w4a16_group_of_row(ld.kt * TSR_W4A16_TILE_K, p.group_shift, p.group_size);
         const unsigned char *src = p.zeros + (size_t)(g0 + lane / 4) * (p.n_padded / 2) + ld.nt * (TSR_W4A16_TILE_N / 2) + (lane % 4) * 16;
         cp_async_16_zfill(st + L::z_offset + lane * 16, src, 16);
     }

@@ -105,7 +105,7 @@ TSR_DEVICE w4a16_dq_fetch_t w4a16_dq_fetch(const tsr_w4a16_dequant_args_t &p, in
     w4a16_dq_fetch_t f;
     const int warp = tid / 32, g = (tid % 32) / 4, row = kt * TSR_W4A16_TILE_K;
     f.q = ld_global((const uint4 *)(p.qweight + ((size_t)(p.n_tile0 + nt) * p.k_tiles + kt) * TSR_W4A16_TILE_WORDS) + tid);
-    const int g0 = p.group_shift >= 0 ? row >> p.group_shift : row / p.group_size;
+    const int g0 = tsr_w4a16_group_of_row(row, p.group_shift, p.group_size);
     /* the two columns' packed positions are side by side (docs/formats/w4a16.md) */
     const size_t pos = (size_t)(p.n_tile0 + nt) * TSR_W4A16_TILE_N + warp * 16 + 2 * g;
 #pragma unroll
