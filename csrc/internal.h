@@ -59,6 +59,7 @@ struct tsr_handle {
      * release_blas so that this file needs no cuBLAS */
     int w4a16_prefill;
     int w4a16_dense_slab_cols; /* TSR_W4A16_DENSE_SLAB_COLS at create (tests, sweeps): the slab width; 0: the rule */
+    int w4a16_programmatic;    /* tsr_w4a16_set_programmatic_launch; 0 at create */
     void *blas;
     void (*release_blas)(void *blas);
     /* The tuning cache's entries for this device and versions (csrc/tuning.c). */

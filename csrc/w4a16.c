@@ -303,6 +303,21 @@ tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode
     return TSR_STATUS_SUCCESS;
 }
 
+tsr_status_t tsr_w4a16_set_programmatic_launch(tsr_handle_t handle, int enable)
+{
+    const char *fn = "tsr_w4a16_set_programmatic_launch";
+    tsr_clear_error();
+    TSR_CHECK_PTR(fn, handle);
+    if (enable != 0 && enable != 1)
+        return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: enable=%d must be 0 or 1", fn, enable);
+    if (enable && !is_sm90(handle))
+        return tsr_fail(TSR_STATUS_UNSUPPORTED_ARCH,
+                        "%s: programmatic dependent launch needs an sm_90 device (H100/H200); this one is cc %d.%d", fn,
+                        handle->info.cc_major, handle->info.cc_minor);
+    handle->w4a16_programmatic = enable;
+    return TSR_STATUS_SUCCESS;
+}
+
 /* Blocks per SM of the dequantisation: 1024 threads, 70 KB of its shared
  * buffers, and each block holds the next tile's loads in flight. */
 #define TSR_W4A16_DEQUANT_BLOCKS_PER_SM 4
@@ -416,6 +431,7 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     args.m_slices = plan.m_slices;
     args.blocks_per_slice = plan.blocks_per_slice;
     args.items_per_block = plan.items_per_block;
+    args.programmatic = h->w4a16_programmatic;
     args.a = a;
     args.qweight = (const uint32_t *)(blob + l->qweight_offset);
     args.scales = blob + l->scales_offset;

@@ -203,6 +203,7 @@ typedef struct tsr_w4a16_launch_args {
     int m_slices;                /* ceil(m / tile rows); grid.y */
     int blocks_per_slice;        /* grid.x */
     int items_per_block;         /* consecutive (n-tile, k-tile) items, column-major */
+    int programmatic;            /* a programmatic dependent launch (tsr_w4a16_set_programmatic_launch) */
     const void *a;               /* [m][k], or the permuted copy under act-order */
     const uint32_t *qweight;
     const void *scales;

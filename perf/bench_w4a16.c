@@ -2,7 +2,7 @@
 /* W4A16 benchmark: tsr_w4a16_gemm against cuBLAS fp16/bf16 GEMM on the same
  * GPU in the same run, on Llama-3 8B and 70B layer shapes, group 128.
  *   bench_w4a16 [--dtype f16|bf16] [--m 1,2,...] [--models 8b,70b] [--shape K,N] [--config ID] [--json FILE]
- *               [--quick] [--dequant-from M] [--b2b]
+ *               [--quick] [--dequant-from M] [--b2b] [--pdl]
  * --config forces a row of the configuration table (csrc/w4a16_format.h).
  * --shape times one layer of K x N instead of the Llama-3 ones (CI runs a
  * small one on the CPU emulation, bench_w4a16_emu, to keep this file working).
@@ -13,7 +13,9 @@
  * times tsr_w4a16_dequantize by itself (bytes: packed weight in, dense out).
  * --b2b adds, for each (layer, m), a row of tessera and cuBLAS timed back to
  * back (20 calls between two events, as a decode loop runs them; the
- * per-call row minus this is the cost of running alone).
+ * per-call row minus this is the cost of running alone). --pdl (sm_90; with
+ * --b2b) adds a third such row with tsr_w4a16_set_programmatic_launch on,
+ * "w4a16 b2b-pdl": each call's blocks start while the previous call ends.
  * Speed lives here, never in the tests. Without a GPU: says so, exits 2. */
 #include <math.h>
 #include <stdio.h>
@@ -180,7 +182,7 @@ static void free_set(void **v, int rot)
 int main(int argc, char **argv)
 {
     const char *json = NULL, *models = "8b,70b";
-    int bf16 = 0, quick = 0, dequant_from = 128, b2b = 0;
+    int bf16 = 0, quick = 0, dequant_from = 128, b2b = 0, pdl = 0;
     int ms[32] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 2048, 4096}, nm = 12;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
@@ -188,6 +190,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
         else if (!strcmp(argv[i], "--quick")) quick = 1;
         else if (!strcmp(argv[i], "--b2b")) b2b = 1;
+        else if (!strcmp(argv[i], "--pdl")) pdl = b2b = 1;
         else if (!strcmp(argv[i], "--dequant-from") && i + 1 < argc) dequant_from = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--config") && i + 1 < argc) setenv("TSR_W4A16_CONFIG", argv[++i], 1);
         else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
@@ -203,7 +206,7 @@ int main(int argc, char **argv)
             for (char *t = strtok(argv[++i], ","); t && nm < 32; t = strtok(NULL, ",")) ms[nm++] = atoi(t);
         } else {
             fprintf(stderr, "usage: %s [--dtype f16|bf16] [--m 1,16,...] [--models 8b,70b] [--shape K,N] [--config ID] [--json FILE] "
-                            "[--quick] [--dequant-from M] [--b2b]\n", argv[0]);
+                            "[--quick] [--dequant-from M] [--b2b] [--pdl]\n", argv[0]);
             return 2;
         }
     }
@@ -349,6 +352,21 @@ int main(int argc, char **argv)
                 r2.max_us = bw.max_us;
                 r2.peer_us = bb.median_us;
                 bench_report_add(&rep, &r2);
+                if (pdl) {
+                    if (tsr_w4a16_set_programmatic_launch(h, 1)) {
+                        fprintf(stderr, "--pdl: %s\n", tsr_last_error());
+                        return 1;
+                    }
+                    snprintf(label, sizeof label, "tessera w4a16 back to back, programmatic %s %s m=%d", L->model, L->name, m);
+                    int bad = bench_time_back_to_back(label, run_w4, &w, 5, samples, 20, s, &bw);
+                    tsr_w4a16_set_programmatic_launch(h, 0);
+                    if (bad) return 1;
+                    snprintf(r2.op, sizeof r2.op, "w4a16 b2b-pdl %s.%s", L->model, L->name);
+                    r2.median_us = bw.median_us;
+                    r2.min_us = bw.min_us;
+                    r2.max_us = bw.max_us;
+                    bench_report_add(&rep, &r2);
+                }
             }
             if (dequant_from > 0 && m >= dequant_from) {
                 dq_ctx_t dq = {&w, b, dense, NULL};

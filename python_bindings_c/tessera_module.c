@@ -890,6 +890,20 @@ static PyObject *handle_w4a16_set_prefill(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* w4a16_set_programmatic_launch(enable): True/1 launches the handle's W4A16
+ * kernels as programmatic dependent launches (sm_90; elsewhere the library
+ * refuses with STATUS_UNSUPPORTED_ARCH and its message). */
+static PyObject *handle_w4a16_set_programmatic_launch(PyObject *self, PyObject *args)
+{
+    int enable;
+    if (!PyArg_ParseTuple(args, "p:w4a16_set_programmatic_launch", &enable)) return NULL;
+    tsr_handle_t h = live(self);
+    if (!h) return NULL;
+    tsr_status_t st = tsr_w4a16_set_programmatic_launch(h, enable);
+    if (st) return raise_status(st);
+    Py_RETURN_NONE;
+}
+
 /* w4a16_gemm(layout, m, a, packed, c, workspace, workspace_bytes, bias=None,
  * stream=0), and w4a16_gemm_config with `config` after workspace_bytes:
  * device addresses, as tsr_w4a16_gemm(_config) takes them. */
@@ -1007,6 +1021,8 @@ static PyMethodDef handle_methods[] = {
     {"w4a16_query_config", handle_w4a16_query_config, METH_VARARGS, "The configuration w4a16_gemm would use for m rows."},
     {"w4a16_config_supported", handle_w4a16_config_supported, METH_VARARGS, "Whether configuration id runs on this device."},
     {"w4a16_set_prefill", handle_w4a16_set_prefill, METH_VARARGS, "W4A16_PREFILL_KERNEL, _DENSE (True) or _AUTO (the default)."},
+    {"w4a16_set_programmatic_launch", handle_w4a16_set_programmatic_launch, METH_VARARGS,
+     "True: programmatic dependent launch of the W4A16 kernels (sm_90)."},
     {"w4a16_gemm_config", (PyCFunction)(void (*)(void))handle_w4a16_gemm_config, METH_VARARGS | METH_KEYWORDS,
      "w4a16_gemm with the configuration given."},
     {"df11_decode", (PyCFunction)(void (*)(void))handle_df11_decode, METH_VARARGS | METH_KEYWORDS,

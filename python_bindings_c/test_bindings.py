@@ -399,6 +399,36 @@ class Device(unittest.TestCase):
         finally:
             h.close()
 
+    def test_w4a16_programmatic_launch(self):
+        k, n, g, m = 128, 128, 128, 3
+        l, _, _, _, packed = self.plain_weight(k, n, g, has_zeros=False)
+        ad, _ = self.device_activations(m, k)
+        pd = self.alloc(len(packed))
+        tsr.cuda_memcpy_htod(pd, packed)
+        ws_bytes = self.h.w4a16_workspace_size(l, m)
+        ws = self.alloc(ws_bytes, 0)
+        c1, c2 = self.alloc(m * n * 2, 0xFF), self.alloc(m * n * 2, 0xFF)
+        h = tsr.Handle()
+        try:
+            if tuple(h.device_info()["cc"]) != (9, 0):
+                with self.assertRaises(tsr.Error) as e:
+                    h.w4a16_set_programmatic_launch(True)
+                self.assertEqual(e.exception.status, tsr.STATUS_UNSUPPORTED_ARCH)
+                self.assertIn("needs an sm_90 device", str(e.exception))
+                return
+            h.w4a16_gemm(l, m, ad, pd, c1, ws, ws_bytes)
+            h.w4a16_set_programmatic_launch(True)
+            h.w4a16_gemm(l, m, ad, pd, c2, ws, ws_bytes)
+            h.w4a16_set_programmatic_launch(False)
+            tsr.cuda_synchronize()
+            r1, r2 = bytearray(m * n * 2), bytearray(m * n * 2)
+            tsr.cuda_memcpy_dtoh(r1, c1)
+            tsr.cuda_memcpy_dtoh(r2, c2)
+            self.assertEqual(r1, r2)  # the launch changes when, never what
+            self.assertNotEqual(r1, bytearray(b"\xff" * (m * n * 2)))
+        finally:
+            h.close()
+
     def test_cuda_error(self):
         with self.assertRaises(tsr.Error) as e:
             tsr.cuda_free(12345)  # never allocated

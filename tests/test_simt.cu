@@ -6,6 +6,8 @@
 #include "common/device.cuh"
 #include "support.h"
 
+#include <vector>
+
 extern "C" {
 #include "layout.h"
 }
@@ -550,6 +552,90 @@ static void test_named_barrier_pipeline(void **state)
     cudaFree(out);
 }
 
+/* ---- programmatic dependent launch ------------------------------------------- */
+__global__ void pdl_writer_kernel(float *out, float base)
+{
+    st_global(out + threadIdx.x, base + (float)threadIdx.x);
+}
+
+/* out[t] = prev[t] + other[t], read after griddep_wait. `early` plants a
+ * breach of the rules before the wait: 1 reads prev (what the kernel before
+ * stored), 2 stores to out, 3 lets dependents launch; 4 reads `other`, which
+ * the kernel before did not store to (allowed). 0: nothing early. */
+__global__ void pdl_reader_kernel(int early, const float *prev, const float *other, float *out)
+{
+    const int t = threadIdx.x;
+    float e = 0.f;
+    if (early == 1) e = ld_global(prev + t);
+    if (early == 2) st_global(out + t, -1.f);
+    if (early == 3) griddep_launch_dependents();
+    if (early == 4) e = ld_global(other + t);
+    griddep_wait();
+    griddep_launch_dependents();
+    st_global(out + t, ld_global(prev + t) + ld_global(other + t) + 0.f * e);
+}
+
+/* A writer, then a reader launched programmatically: the reader's sums are
+ * right on any device (natively, a real overlap on sm_90); the emulation
+ * reports each planted breach, and none for a read of memory the writer did
+ * not store to, for an ordinary launch, or after a synchronisation. */
+static void test_programmatic_launch(void **state)
+{
+    (void)state;
+    const int n = 64;
+    float *prev = dev_alloc<float>(n), *other = dev_alloc<float>(n), *out = dev_alloc<float>(n);
+    std::vector<float> h(n), want(n);
+    for (int i = 0; i < n; i++) h[i] = (float)(tsr_test_rand_unit(&g_seed) * 100.0);
+    to_dev(other, h.data(), n);
+    auto writer = pdl_writer_kernel;
+    auto reader = pdl_reader_kernel;
+    struct breach {
+        int early, programmatic, sync_between;
+        const char *says; /* NULL: no fault */
+    } cases[] = {
+        {0, 1, 0, NULL},
+        {4, 1, 0, NULL},
+        {1, 0, 0, NULL}, /* an ordinary launch: the early read is fine */
+        {1, 1, 1, NULL}, /* the writer is done: a synchronisation in between */
+        {1, 1, 0, "before griddepcontrol.wait in a programmatic launch, in an allocation the kernel before it"},
+        {2, 1, 0, "global store at"},
+        {3, 1, 0, "launch_dependents before griddepcontrol.wait"},
+    };
+    for (const breach &b : cases) {
+#if defined(TSR_EMU)
+        tsr_simt_set_record_faults(1);
+#else
+        if (b.says) continue; /* a breach is a race on a GPU: not run */
+#endif
+        const float base = (float)(b.early * 10 + b.programmatic);
+        TSR_TEST_CUDA(TSR_LAUNCH(writer, dim3(1), dim3(n), 0, 0, prev, base));
+        if (b.sync_between) TSR_TEST_CUDA(cudaDeviceSynchronize());
+        TSR_TEST_CUDA(TSR_LAUNCH_EX(reader, dim3(1), dim3(n), 0, 0, b.programmatic, b.early, (const float *)prev,
+                                    (const float *)other, out));
+        TSR_TEST_CUDA(cudaDeviceSynchronize());
+#if defined(TSR_EMU)
+        char msg[800] = {0};
+        int faults = tsr_simt_take_faults(msg, sizeof msg);
+        tsr_simt_set_record_faults(0);
+        printf("early %d programmatic %d sync %d: %d fault(s)%s%s\n", b.early, b.programmatic, b.sync_between, faults,
+               faults ? ", first: " : "", msg);
+        if (b.says) {
+            assert_true(faults >= 1);
+            assert_non_null(strstr(msg, b.says));
+            continue;
+        }
+        assert_int_equal(faults, 0);
+#endif
+        std::vector<float> got(n);
+        to_host(got.data(), out, n);
+        for (int i = 0; i < n; i++)
+            if (got[i] != base + (float)i + h[i]) fail_msg("early %d: out[%d] = %g, want %g", b.early, i, got[i], base + i + h[i]);
+    }
+    cudaFree(prev);
+    cudaFree(other);
+    cudaFree(out);
+}
+
 #if defined(TSR_EMU)
 /* ---- the safety nets a GPU does not give ----------------------------------- */
 __global__ void oob_kernel(const float *p, int n, float *out)
@@ -741,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_last_arriver),
         cmocka_unit_test(test_barrier_and_dynamic_smem),
         cmocka_unit_test(test_named_barrier_pipeline),
+        cmocka_unit_test(test_programmatic_launch),
 #if defined(TSR_EMU)
         cmocka_unit_test(test_emu_reports_global_oob),
         cmocka_unit_test(test_emu_reports_unwritten_smem),

@@ -3,6 +3,7 @@
  * at M = 1, 7, 16, 33, 200, with several blocks, split columns and partial
  * tiles; the GPU packer against the host packer byte for byte; and each kind
  * of bad input. Built as test_w4a16_emu (CPU emulation) and test_w4a16_gpu. */
+#include <fnmatch.h>
 #include <string.h>
 #include <algorithm>
 #include <string>
@@ -646,6 +647,132 @@ static void test_dequantize_rejects_bad_input(void **state)
     cudaFree(out.p);
 }
 
+/* Programmatic dependent launch (tsr_w4a16_set_programmatic_launch, sm_90):
+ * three layers chained on one stream, each one's A the previous one's C, in
+ * one workspace, with nothing in between to end an overlap: the emulation
+ * checks that no kernel reads A or the workspace, or stores anything, before
+ * its griddepcontrol.wait (tests/emu/simt.h), and every C is compared with
+ * the fp64 reference of the A it was given. Then the chain captured into a
+ * graph and replayed, and the chain with ordinary launches: both bit for bit
+ * the first. The second layer has act-order, so an ordinary launch (the
+ * gather of A) sits between two programmatic ones. Each tile family: decode
+ * (6, 3, 1), warpgroup (7, 8) and warp-specialised (10). */
+static void test_programmatic_launch(void **state)
+{
+    (void)state;
+    tsr_handle_t h;
+    assert_int_equal(tsr_create(&h), TSR_STATUS_SUCCESS);
+    tsr_device_info_t info;
+    assert_int_equal(tsr_get_device_info(h, &info), TSR_STATUS_SUCCESS);
+    TSR_EXPECT_ERROR(tsr_w4a16_set_programmatic_launch(NULL, 1), TSR_STATUS_INVALID_VALUE, "handle is NULL");
+    TSR_EXPECT_ERROR(tsr_w4a16_set_programmatic_launch(h, 2), TSR_STATUS_INVALID_VALUE, "enable=2 must be 0 or 1");
+    assert_int_equal(tsr_w4a16_set_programmatic_launch(h, 0), TSR_STATUS_SUCCESS);
+    if (!(info.cc_major == 9 && info.cc_minor == 0)) {
+        TSR_EXPECT_ERROR(tsr_w4a16_set_programmatic_launch(h, 1), TSR_STATUS_UNSUPPORTED_ARCH, "needs an sm_90 device");
+        printf("programmatic launch refused on cc %d.%d, as it must be\n", info.cc_major, info.cc_minor);
+        tsr_destroy(h);
+        return;
+    }
+    const int k = 192, n = 192, layers = 3; /* n = k: each C is the next A */
+    const tsr_dtype_t dt = TSR_DTYPE_F16;
+    uint64_t rng = g_seed ^ 0x9d1;
+    ref_w4a16_t w[2];
+    tsr_w4a16_layout_t l[2];
+    ref_w4a16_make(&w[0], TSR_W4A16_FORMAT_AWQ, k, n, 32, 1, 0, dt, &rng);
+    ref_w4a16_make(&w[1], TSR_W4A16_FORMAT_GPTQ, k, n, 64, 1, 1, dt, &rng);
+    assert_int_equal(tsr_w4a16_layout(k, n, 32, dt, 1, 0, &l[0]), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_w4a16_layout(k, n, 64, dt, 1, 1, &l[1]), TSR_STATUS_SUCCESS);
+    dev_buf blob[2] = {pack(w[0], l[0], false), pack(w[1], l[1], false)};
+    std::vector<uint16_t> bias(n);
+    for (auto &v : bias) v = ref_double_to_b16(tsr_test_rand_unit(&rng), dt);
+    dev_buf db = dev_new((size_t)n * 2);
+    TSR_TEST_CUDA(cudaMemcpy(db.p, bias.data(), bias.size() * 2, cudaMemcpyHostToDevice));
+    const int cases[][2] = {{6, 1}, {6, 5}, {3, 16}, {1, 30}, {7, 40}, {8, 100}, {10, 130}}; /* {config, m} */
+    for (const auto &cm : cases) {
+        const int config = cm[0], m = cm[1];
+        const gemm_case tc = {TSR_W4A16_FORMAT_GPTQ, m, k, n, 32, 1, 0, dt, 1}; /* for expect_close */
+        std::vector<uint16_t> a0((size_t)m * k);
+        for (auto &v : a0) v = ref_double_to_b16(tsr_test_rand_unit(&rng), dt);
+        size_t wsb = 0;
+        for (int i = 0; i < 2; i++) {
+            size_t b = 0;
+            assert_int_equal(tsr_w4a16_workspace_size(h, &l[i], m, &b), TSR_STATUS_SUCCESS);
+            wsb = b > wsb ? b : wsb;
+        }
+        dev_buf ws = dev_new(wsb), act[layers + 1];
+        TSR_TEST_CUDA(cudaMemset(ws.p, 0, wsb));
+        for (auto &b : act) b = dev_new((size_t)m * k * 2);
+        TSR_TEST_CUDA(cudaMemcpy(act[0].p, a0.data(), a0.size() * 2, cudaMemcpyHostToDevice));
+        cudaStream_t s;
+        TSR_TEST_CUDA(cudaStreamCreate(&s));
+        /* the chain into act[1..layers], poisoned first (the memsets come
+         * before the first call: nothing between the calls) */
+        auto chain = [&](void) {
+            for (int i = 1; i <= layers; i++) TSR_TEST_CUDA(cudaMemsetAsync(act[i].p, 0xFF, act[i].bytes, s));
+            for (int i = 0; i < layers; i++) {
+                tsr_status_t st = tsr_w4a16_gemm_config(h, &l[i % 2], m, act[i].p, blob[i % 2].p, db.p, act[i + 1].p,
+                                                        ws.p, wsb, config, s);
+                if (st) fail_msg("config %d m=%d layer %d: %s | %s", config, m, i, tsr_status_string(st), tsr_last_error());
+            }
+        };
+        auto outputs = [&](void) {
+            TSR_TEST_CUDA(cudaStreamSynchronize(s));
+            std::vector<uint16_t> all;
+            for (int i = 1; i <= layers; i++) {
+                std::vector<uint16_t> c((size_t)m * n);
+                TSR_TEST_CUDA(cudaMemcpy(c.data(), act[i].p, c.size() * 2, cudaMemcpyDeviceToHost));
+                all.insert(all.end(), c.begin(), c.end());
+            }
+            return all;
+        };
+        assert_int_equal(tsr_w4a16_set_programmatic_launch(h, 1), TSR_STATUS_SUCCESS);
+        chain();
+        const std::vector<uint16_t> first = outputs();
+        for (int i = 0; i < layers; i++) {
+            const uint16_t *in = i == 0 ? a0.data() : first.data() + (size_t)(i - 1) * m * n;
+            std::vector<uint16_t> c(first.begin() + (size_t)i * m * n, first.begin() + (size_t)(i + 1) * m * n);
+            std::vector<double> ref((size_t)m * n), norm((size_t)m * n);
+            ref_w4a16_gemm(&w[i % 2], dt, m, in, bias.data(), ref.data(), norm.data());
+            char what[64];
+            snprintf(what, sizeof what, "config %d, programmatic, layer %d", config, i);
+            expect_close(tc, c, ref, norm, what);
+        }
+        for (int round = 0; round < 2; round++) {
+            cudaGraph_t graph = nullptr;
+            cudaGraphExec_t exec = nullptr;
+            if (round == 0) { /* captured, programmatic edges and all */
+                TSR_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+                chain();
+                TSR_TEST_CUDA(cudaStreamEndCapture(s, &graph));
+                TSR_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+                TSR_TEST_CUDA(cudaGraphLaunch(exec, s));
+            } else { /* ordinary launches */
+                assert_int_equal(tsr_w4a16_set_programmatic_launch(h, 0), TSR_STATUS_SUCCESS);
+                chain();
+            }
+            const std::vector<uint16_t> again = outputs();
+            for (size_t x = 0; x < again.size(); x++)
+                if (again[x] != first[x])
+                    fail_msg("config %d m=%d %s: element %zu = 0x%04x, 0x%04x in the first chain (seed %llu)", config, m,
+                             round == 0 ? "graph replay" : "ordinary launches", x, again[x], first[x],
+                             (unsigned long long)g_seed);
+            if (exec) TSR_TEST_CUDA(cudaGraphExecDestroy(exec));
+            if (graph) TSR_TEST_CUDA(cudaGraphDestroy(graph));
+        }
+        printf("config %d m=%d: three programmatic layers match the reference; graph and ordinary launches bit for bit\n",
+               config, m);
+        TSR_TEST_CUDA(cudaStreamDestroy(s));
+        for (auto &b : act) cudaFree(b.p);
+        cudaFree(ws.p);
+    }
+    cudaFree(db.p);
+    for (int i = 0; i < 2; i++) {
+        cudaFree(blob[i].p);
+        ref_w4a16_free(&w[i]);
+    }
+    tsr_destroy(h);
+}
+
 static void test_gemm_rejects_bad_input(void **state)
 {
     (void)state;
@@ -696,8 +823,6 @@ int main(void)
     if (!tsr_test_device_or_skip()) return 77;
 #endif
     g_seed = tsr_test_seed("w4a16");
-    /* TSR_TEST_FILTER: run only the tests whose names match (cmocka's pattern) */
-    if (getenv("TSR_TEST_FILTER")) cmocka_set_test_filter(getenv("TSR_TEST_FILTER"));
     setenv("TESSERA_TUNING", "off", 1); /* hermetic: a user's tuning cache must not pick configurations here */
     tsr_status_t st = tsr_create(&g_handle);
     if (st) {
@@ -714,12 +839,25 @@ int main(void)
         cmocka_unit_test(test_dense_prefill),
         cmocka_unit_test(test_auto_prefill),
         cmocka_unit_test(test_graph_capture),
+        cmocka_unit_test(test_programmatic_launch),
         cmocka_unit_test(test_device_pack_matches_host),
         cmocka_unit_test(test_dequantize),
         cmocka_unit_test(test_dequantize_rejects_bad_input),
         cmocka_unit_test(test_gemm_rejects_bad_input),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    /* TSR_TEST_FILTER: run only the tests whose names match one of its
+     * '|'-separated glob patterns (fnmatch) */
+    std::vector<CMUnitTest> run;
+    const char *filter = getenv("TSR_TEST_FILTER");
+    for (const CMUnitTest &t : tests) {
+        bool keep = !filter;
+        for (const char *f = filter; f && !keep; f = strchr(f, '|') ? strchr(f, '|') + 1 : nullptr) {
+            const std::string pattern(f, strchr(f, '|') ? (size_t)(strchr(f, '|') - f) : strlen(f));
+            keep = fnmatch(pattern.c_str(), t.name, 0) == 0;
+        }
+        if (keep) run.push_back(t);
+    }
+    int rc = _cmocka_run_group_tests("test_w4a16", run.data(), run.size(), NULL, NULL);
     tsr_destroy(g_handle);
     return rc;
 }

@@ -364,7 +364,7 @@ TSR_DEVICE int ld_acquire_gpu(const int *p)
 TSR_DEVICE void red_release_gpu_add(int *p, int v)
 {
 #if defined(TSR_EMU)
-    if (tsr_simt_global_check(p, 4, "red.release")) *p += v;
+    if (tsr_simt_global_store_check(p, 4, "red.release")) *p += v;
 #else
     asm volatile("red.release.gpu.global.add.s32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
 #endif
@@ -376,7 +376,7 @@ TSR_DEVICE void red_release_gpu_add(int *p, int v)
 TSR_DEVICE int atom_add_acq_rel_gpu(int *p, int v)
 {
 #if defined(TSR_EMU)
-    if (!tsr_simt_global_check(p, 4, "atom.acq_rel")) return 0;
+    if (!tsr_simt_global_store_check(p, 4, "atom.acq_rel")) return 0;
     int old = *p;
     *p = old + v;
     return old;
@@ -390,7 +390,7 @@ TSR_DEVICE int atom_add_acq_rel_gpu(int *p, int v)
 TSR_DEVICE void st_release_gpu(int *p, int v)
 {
 #if defined(TSR_EMU)
-    if (tsr_simt_global_check(p, 4, "st.release")) *p = v;
+    if (tsr_simt_global_store_check(p, 4, "st.release")) *p = v;
 #else
     asm volatile("st.global.release.gpu.b32 [%0], %1;\n" ::"l"(p), "r"(v) : "memory");
 #endif
@@ -400,6 +400,33 @@ TSR_DEVICE void fence_acq_rel_gpu(void)
 {
 #if !defined(TSR_EMU)
     asm volatile("fence.acq_rel.gpu;\n" ::: "memory");
+#endif
+}
+
+/* ---- programmatic dependent launch (sm_90) --------------------------------- */
+/* A kernel launched with programmatic stream serialisation (device.cuh's
+ * TSR_LAUNCH_EX) may start while the kernel before it on the stream is still
+ * running. griddep_wait blocks until that kernel has completed and its
+ * memory is visible; before it a thread may read only what that kernel does
+ * not write, and write nothing in global memory. griddep_launch_dependents
+ * lets the next such kernel start; called after griddep_wait, so that the
+ * next kernel can overlap only this one. Both are no-ops before sm_90 and
+ * in a kernel launched without the attribute. The emulation checks the
+ * rules (docs/emulation.md). */
+TSR_DEVICE void griddep_wait(void)
+{
+#if defined(TSR_EMU)
+    tsr_simt_griddep_wait();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+TSR_DEVICE void griddep_launch_dependents(void)
+{
+#if defined(TSR_EMU)
+    tsr_simt_griddep_launch_dependents();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
 #endif
 }
 
@@ -465,7 +492,7 @@ TSR_DEVICE void prefetch_global_l1(const void *gmem_p)
 template <typename T> TSR_DEVICE void st_global(T *gmem_p, T v)
 {
 #if defined(TSR_EMU)
-    if (!tsr_simt_global_check(gmem_p, sizeof(T), "st.global")) return;
+    if (!tsr_simt_global_store_check(gmem_p, sizeof(T), "st.global")) return;
 #endif
     *gmem_p = v;
 }

@@ -101,9 +101,16 @@ TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int 
     return ld;
 }
 
+/* What w4a16_load_stage copies: all of the item, or (the prologue of a
+ * programmatic launch) the packed weight's part first and the activations,
+ * which the kernel before may still be writing, after griddep_wait. */
+#define TSR_W4A16_LOAD_PACKED 1 /* weights, scales, zero points */
+#define TSR_W4A16_LOAD_A 2      /* activations */
+#define TSR_W4A16_LOAD_ALL 3
+
 /* Issues the cp.async copies of the loader's item into stage buffer `st`
  * (ROWS activation rows: 8 or 16 for decode, 32..128). */
-template <int ROWS, int HAS_Z, int THREADS = TSR_W4A16_THREADS>
+template <int ROWS, int HAS_Z, int THREADS = TSR_W4A16_THREADS, int WHAT = TSR_W4A16_LOAD_ALL>
 TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, unsigned char *st, int tid)
 {
     typedef w4a16_stage_layout<ROWS> L;
@@ -113,7 +120,7 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * when the kernel starts, w4a16_zero_rows_past_m); k past the end is
      * zero-filled without being read. */
     constexpr int A_CHUNKS = ROWS * 8, ROWS_PER_ROUND = THREADS / 8;
-    if (ROWS > 16) {
+    if (ROWS > 16 && (WHAT & TSR_W4A16_LOAD_A)) {
         const bool ok = ld.col < p.k;
 #pragma unroll
         for (int i = 0; i < (A_CHUNKS + THREADS - 1) / THREADS; i++) {
@@ -127,7 +134,8 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * thread t copies bytes 16t.. (and 16(t + THREADS)..) */
 #pragma unroll
     for (int j = 0; j < TSR_W4A16_TILE_WORDS / 4 / THREADS; j++)
-        cp_async_16_zfill(st + L::b_offset + (tid + j * THREADS) * 16, ld.w + j * THREADS * 4, 16);
+        if (WHAT & TSR_W4A16_LOAD_PACKED)
+            cp_async_16_zfill(st + L::b_offset + (tid + j * THREADS) * 16, ld.w + j * THREADS * 4, 16);
     /* The rest is a few warps' work, each behind a branch the other warps skip
      * (spread over all warps these copies were ~35 instructions every warp
      * issued, mostly predicated off), and on different warps: a block's warp w
@@ -141,6 +149,7 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
     if (!ld.role) return;
     const int lane = tid & 31;
     if (ROWS <= 16 && ld.role == TSR_W4A16_COPIES_A) {
+        if (!(WHAT & TSR_W4A16_LOAD_A)) return;
         const int r = lane >> 3, ch = lane & 7;
         const bool in_k = ld.col + ld.kt * TSR_W4A16_TILE_K < p.k; /* ld.a and ld.col are at k-tile 0 here */
         const unsigned char *const a = ld.a + ld.kt * (TSR_W4A16_TILE_K * 2);
@@ -150,6 +159,8 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
             const void *src = in_k ? a + (size_t)i * 4 * p.k * 2 : p.a;
             cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, in_k ? 16 : 0);
         }
+    } else if (!(WHAT & TSR_W4A16_LOAD_PACKED)) {
+        return;
     } else if (ld.role == TSR_W4A16_COPIES_S) {
         const int g0 = tsr_w4a16_group_of_row(ld.kt * TSR_W4A16_TILE_K, p.group_shift, p.group_size);
         cp_async_16_zfill(st + L::s_offset + lane * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
@@ -599,14 +610,48 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     constexpr int AHEAD = SWAP == 2 || IPB == 2 ? STAGES - 2 : STAGES - 1, GROUPS = AHEAD / IPB;
     static_assert(AHEAD >= IPB && AHEAD % IPB == 0, "the pipeline needs a group in flight");
     static_assert(STAGES <= 8, "the item switch has cases for 8 stages");
-#pragma unroll
-    for (int s = 0; s < AHEAD; s++) {
-        if (first + s < last) {
-            w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes, threadIdx.x);
-            w4a16_loader_next<ROWS>(p, &ld);
+    if (p.programmatic) {
+        /* A programmatic launch (sm_90) may run beside the kernel before it
+         * on the stream: the packed weight, which no kernel writes, streams
+         * in meanwhile; the activations (maybe that kernel's output) come
+         * after griddep_wait, as does every global store. The first commit
+         * group then holds all AHEAD items' weights. The loader is made
+         * again for the second pass rather than copied, and the passes are
+         * loops, not unrolled: the register peak stays the main loop's (on
+         * sm_90, configuration 5, f16 without zeros, at its 128-register cap,
+         * keeps 8 bytes in local memory all the same: stored once before the
+         * loop, read in the epilogue; nvdisasm). */
+#pragma unroll 1
+        for (int s = 0; s < AHEAD; s++) {
+            if (first + s < last) {
+                w4a16_load_stage<ROWS, HAS_Z, TSR_W4A16_THREADS, TSR_W4A16_LOAD_PACKED>(p, ld, smem + s * L::bytes, threadIdx.x);
+                w4a16_loader_next<ROWS>(p, &ld);
+            }
         }
-        if ((s + 1) % IPB == 0) cp_async_commit();
+        griddep_wait();
+        ld = w4a16_make_loader<ROWS, HAS_Z>(p, m0, first, threadIdx.x);
+#pragma unroll 1
+        for (int s = 0; s < AHEAD; s++) {
+            if (first + s < last) {
+                w4a16_load_stage<ROWS, HAS_Z, TSR_W4A16_THREADS, TSR_W4A16_LOAD_A>(p, ld, smem + s * L::bytes, threadIdx.x);
+                w4a16_loader_next<ROWS>(p, &ld);
+            }
+            if ((s + 1) % IPB == 0) cp_async_commit();
+        }
+    } else {
+#pragma unroll
+        for (int s = 0; s < AHEAD; s++) {
+            if (first + s < last) {
+                w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes, threadIdx.x);
+                w4a16_loader_next<ROWS>(p, &ld);
+            }
+            if ((s + 1) % IPB == 0) cp_async_commit();
+        }
     }
+    /* the next kernel, if launched programmatically, may start its own
+     * weight loads beside this one's (after griddep_wait: never beside the
+     * kernel before this one) */
+    griddep_launch_dependents();
     /* Stage buffers in turn, each stage's item code written once per stage
      * buffer so that it knows its buffer at compile time: the shared-memory
      * addresses of the copies, the weight word and the ldmatrix rows are
@@ -765,6 +810,11 @@ __global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, MB == 4 ? 2 : 1) w4a16_g
     const int total = p.n_tiles * p.k_tiles;
     const int first = (int)blockIdx.x * p.items_per_block;
     const int last = min(first + p.items_per_block, total);
+    /* a programmatic launch: nothing overlaps the kernel before (the
+     * loading warps could stream weights meanwhile, as the 8-warp tiles do;
+     * not done for these prefill tiles, whose calls are long) */
+    griddep_wait();
+    griddep_launch_dependents();
     /* the warp index from lane 0: ptxas then knows the branch is
      * warp-uniform; on threadIdx.x it treated the MMAs below as on a
      * divergent path and serialised every wgmma (its C7518) */
@@ -862,7 +912,7 @@ static cudaError_t w4a16_launch_one(const tsr_w4a16_launch_args_t *p, cudaStream
     if (e != cudaSuccess) return e;
     const size_t smem = tsr_w4a16_smem_bytes(tsr_w4a16_tile_rows(MB, SWAP), STAGES, SWAP);
     dim3 grid((unsigned)p->blocks_per_slice, (unsigned)p->m_slices), block(tsr_w4a16_block_threads(SWAP));
-    return TSR_LAUNCH(w4a16_gemm, grid, block, smem, stream, *p);
+    return TSR_LAUNCH_EX(w4a16_gemm, grid, block, smem, stream, p->programmatic, *p);
 }
 
 template <int MB, int WM, int STAGES, int SWAP, int IPB>

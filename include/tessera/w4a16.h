@@ -156,6 +156,25 @@ typedef enum tsr_w4a16_prefill {
 } tsr_w4a16_prefill_t;
 tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode);
 
+/* ---- programmatic dependent launch (sm_90) ------------------------------------------
+ * enable = 1: the handle's W4A16 kernels are launched with programmatic
+ * stream serialisation, so that a call may start while the kernel before it
+ * on the stream is finishing (a decode step's previous layer, or the
+ * previous gemm): its blocks take the SM slots that free up and stream the
+ * first pipeline stages of packed weight meanwhile, then wait
+ * (griddepcontrol.wait) for that kernel's completion before they read A or
+ * write anything. Each kernel also lets the next start early once it has
+ * passed that wait. What it saves is the gap and the ramp between kernels
+ * in a sequence (CUDA graphs included); a single call timed alone gains
+ * nothing.
+ * The condition: the packed weight must not be written by the kernel just
+ * before the call on its stream (pack on the GPU, then synchronise or run
+ * anything else in between). A, bias, C and the workspace may be.
+ * 0 (the default): ordinary launches. The dense route's kernels and cuBLAS,
+ * and the act-order gather, always launch ordinarily.
+ * TSR_STATUS_UNSUPPORTED_ARCH below sm_90 (the feature needs cc 9.0). */
+tsr_status_t tsr_w4a16_set_programmatic_launch(tsr_handle_t handle, int enable);
+
 /* Dequantises a packed weight to a dense matrix: w[k][n] = (q - z) * s rounded
  * once to layout->dtype, the values tsr_w4a16_gemm multiplies, with rows in
  * the checkpoint's order (act-order undone). For prefill, where a dense GEMM

@@ -88,6 +88,7 @@ cublasStatus_t CUBLASWINAPI cublasGemmEx(cublasHandle_t handle, cublasOperation_
         return CUBLAS_STATUS_INVALID_VALUE;
     const float a = *(const float *)alpha, b = *(const float *)beta;
     auto gemm = [=] {
+        tsr_simt_note_stream_store(C); /* a kernel on a GPU: the next may overlap it */
         for (int j = 0; j < n; j++)
             for (int i = 0; i < m; i++) {
                 float acc = 0.f;

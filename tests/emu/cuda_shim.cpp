@@ -59,6 +59,21 @@ const Mapping *find(const void *p)
 bool tsr_simt_capturing(void) { return g_capture != nullptr; }
 void tsr_simt_capture_add(std::function<void()> op) { g_capture->push_back(std::move(op)); }
 
+const void *tsr_simt_alloc_base(const void *p, size_t *bytes)
+{
+    std::lock_guard<std::mutex> lk(g_mu);
+    uintptr_t a = (uintptr_t)p;
+    auto it = g_allocs.upper_bound(a);
+    if (it == g_allocs.begin()) return nullptr;
+    --it;
+    if (a >= it->first + (it->second.size ? it->second.size : 1)) return nullptr;
+    *bytes = it->second.size;
+    return (const void *)it->first;
+}
+
+/* simt.cpp's: a synchronisation ends the overlap of programmatic launches */
+void tsr_simt_note_synchronized(void);
+
 int tsr_simt_alloc_contains(const void *p, size_t bytes)
 {
     std::lock_guard<std::mutex> lk(g_mu);
@@ -193,8 +208,18 @@ cudaError_t CUDARTAPI cudaMemGetInfo(size_t *free_b, size_t *total)
     return cudaSuccess;
 }
 
-cudaError_t CUDARTAPI cudaDeviceSynchronize(void) { return g_capture ? refuse_under_capture() : cudaSuccess; }
-cudaError_t CUDARTAPI cudaStreamSynchronize(cudaStream_t) { return g_capture ? refuse_under_capture() : cudaSuccess; }
+cudaError_t CUDARTAPI cudaDeviceSynchronize(void)
+{
+    if (g_capture) return refuse_under_capture();
+    tsr_simt_note_synchronized();
+    return cudaSuccess;
+}
+cudaError_t CUDARTAPI cudaStreamSynchronize(cudaStream_t)
+{
+    if (g_capture) return refuse_under_capture();
+    tsr_simt_note_synchronized();
+    return cudaSuccess;
+}
 cudaError_t CUDARTAPI cudaStreamCreate(cudaStream_t *s)
 {
     static int dummy;
@@ -384,7 +409,11 @@ cudaError_t CUDARTAPI cudaEventRecord(cudaEvent_t event, cudaStream_t)
     else e->t = std::chrono::steady_clock::now();
     return cudaSuccess;
 }
-cudaError_t CUDARTAPI cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+cudaError_t CUDARTAPI cudaEventSynchronize(cudaEvent_t)
+{
+    tsr_simt_note_synchronized();
+    return cudaSuccess;
+}
 cudaError_t CUDARTAPI cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)
 {
     if (!ms || !start || !end) return ret(cudaErrorInvalidValue);

@@ -13,6 +13,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,7 @@ struct Fiber {
      * barriers); vc[own id] is this thread's clock, which each barrier
      * arrival advances. */
     std::vector<uint32_t> vc;
+    bool griddep_waited = false; /* past griddepcontrol.wait (tsr_simt_griddep_wait) */
 };
 
 /* What the shadow knows of one byte of shared memory: whether anyone wrote it
@@ -110,9 +112,17 @@ struct Launch {
     ucontext_t sched;
     Fiber *current = nullptr;
     unsigned long progress = 0;
+    bool programmatic = false; /* launched with programmatic stream serialisation */
+    /* the allocations this launch stored to; the last one found, as a range,
+     * so that most stores skip the lookup */
+    std::set<const void *> stored;
+    uintptr_t stored_lo = 0, stored_hi = 0;
 };
 
 Launch *g_launch = nullptr;
+/* The allocations the previous kernel on the stream stored to: what a
+ * programmatic launch must not read before griddepcontrol.wait. */
+std::set<const void *> g_prev_stored;
 unsigned long long g_shuffle_rng = 0; /* nonzero while a shuffled launch runs (TSR_SIMT_SHUFFLE) */
 
 /* A number below `bound` from the shuffled launch's generator. */
@@ -468,7 +478,8 @@ int tsr_simt_smem_check(const void *p, size_t bytes, const char *what)
     return 1;
 }
 
-int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
+/* Bounds: [p, p+bytes) inside one emulated allocation. */
+static int tsr_simt_global_access(const void *p, size_t bytes, const char *what)
 {
     /* shuffled scheduling also preempts a thread at random global accesses,
      * so that other threads and blocks run between its loads and stores */
@@ -477,6 +488,66 @@ int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
     tsr_simt_fault("%s: global access of %zu bytes at %p is outside every emulated allocation", what, bytes, p);
     return 0;
 }
+
+/* Before its griddepcontrol.wait, a thread of a programmatic launch runs
+ * beside the kernel before it: no stores, no reads of what that one stored. */
+static void check_griddep(const void *p, bool store, const char *what)
+{
+    Fiber *f = self();
+    if (!g_launch->programmatic || f->griddep_waited) return;
+    if (store) {
+        tsr_simt_fault("%s: global store at %p before griddepcontrol.wait in a programmatic launch (the kernel before it "
+                       "on the stream may still be reading or writing there)", what, p);
+        return;
+    }
+    size_t bytes = 0;
+    const void *base = tsr_simt_alloc_base(p, &bytes);
+    if (base && g_prev_stored.count(base))
+        tsr_simt_fault("%s: reads %p before griddepcontrol.wait in a programmatic launch, in an allocation the kernel "
+                       "before it on the stream stored to (it may not have written it yet)", what, p);
+}
+
+int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
+{
+    if (!tsr_simt_global_access(p, bytes, what)) return 0;
+    check_griddep(p, false, what);
+    return 1;
+}
+
+int tsr_simt_global_store_check(const void *p, size_t bytes, const char *what)
+{
+    if (!tsr_simt_global_access(p, bytes, what)) return 0;
+    check_griddep(p, true, what);
+    Launch &L = *g_launch;
+    const uintptr_t a = (uintptr_t)p;
+    if (a < L.stored_lo || a >= L.stored_hi) {
+        size_t size = 0;
+        const void *base = tsr_simt_alloc_base(p, &size);
+        L.stored.insert(base);
+        L.stored_lo = (uintptr_t)base;
+        L.stored_hi = L.stored_lo + size;
+    }
+    return 1;
+}
+
+void tsr_simt_griddep_wait(void) { self()->griddep_waited = true; }
+
+void tsr_simt_griddep_launch_dependents(void)
+{
+    if (g_launch->programmatic && !self()->griddep_waited)
+        tsr_simt_fault("griddepcontrol.launch_dependents before griddepcontrol.wait in a programmatic launch: the next "
+                       "kernel could start beside the one before this");
+}
+
+void tsr_simt_note_stream_store(const void *p)
+{
+    size_t size = 0;
+    const void *base = tsr_simt_alloc_base(p, &size);
+    g_prev_stored.clear();
+    if (base) g_prev_stored.insert(base);
+}
+
+void tsr_simt_note_synchronized(void) { g_prev_stored.clear(); }
 
 int tsr_simt_generic_check(const void *p, size_t bytes, const char *what)
 {
@@ -881,13 +952,19 @@ uint32_t tsr_simt_prmt(uint32_t a, uint32_t b, uint32_t sel)
 /* ---- launching ------------------------------------------------------------ */
 cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_smem, const std::function<void()> &body)
 {
+    return tsr_simt_run_ex(name, grid, block, dyn_smem, 0, body);
+}
+
+cudaError_t tsr_simt_run_ex(const char *name, dim3 grid, dim3 block, size_t dyn_smem, int programmatic,
+                            const std::function<void()> &body)
+{
     unsigned nthreads = block.x * block.y * block.z;
     unsigned long nblocks = (unsigned long)grid.x * grid.y * grid.z;
     if (nthreads == 0 || nthreads > 1024 || nblocks == 0 || grid.y > 65535 || grid.z > 65535)
         return cudaErrorInvalidConfiguration;
     if (tsr_simt_capturing()) {
         std::function<void()> later = body;
-        tsr_simt_capture_add([=] { (void)tsr_simt_run(name, grid, block, dyn_smem, later); });
+        tsr_simt_capture_add([=] { (void)tsr_simt_run_ex(name, grid, block, dyn_smem, programmatic, later); });
         return cudaSuccess;
     }
     if (g_launch) {
@@ -898,6 +975,7 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
     Launch L;
     L.name = name;
     L.body = &body;
+    L.programmatic = programmatic != 0;
     g_launch = &L;
     unsigned resident = resident_blocks();
     unsigned nwarps = (nthreads + 31) / 32;
@@ -987,5 +1065,6 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
     }
     g_launch = nullptr;
     g_shuffle_rng = 0;
+    g_prev_stored.swap(L.stored); /* what the next launch may overlap */
     return cudaSuccess;
 }

@@ -62,6 +62,9 @@ int tsr_simt_smem_check(const void *p, size_t bytes, const char *what);
  * inside one buffer from the emulated cudaMalloc. Each returns 0 when the
  * access must not be performed (the fault was recorded, not fatal). */
 int tsr_simt_global_check(const void *p, size_t bytes, const char *what);
+/* The same for a store or atomic: also recorded as the running kernel's
+ * write of that allocation (below). */
+int tsr_simt_global_store_check(const void *p, size_t bytes, const char *what);
 /* A generic-address access: checked as shared when p lies in the block's
  * shared memory, else as global. */
 int tsr_simt_generic_check(const void *p, size_t bytes, const char *what);
@@ -180,6 +183,26 @@ TSR_SIMT_FMA(__nv_bfloat16, __nv_bfloat162, __bfloat162float, __float2bfloat16_r
 cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_smem,
                          const std::function<void()> &body);
 
+/* The same as a programmatic dependent launch (programmatic != 0: the
+ * attribute cudaLaunchAttributeProgrammaticStreamSerialization). The
+ * emulation runs kernels one after the other, which is one order a GPU may
+ * choose; what it checks instead is the rule that makes every order safe:
+ * until a thread of such a kernel has passed griddepcontrol.wait
+ * (tsr_simt_griddep_wait) it must not store to global memory, nor read an
+ * allocation that the kernel before it on the stream stored to (the emulated
+ * cuBLAS counts as a kernel; a synchronisation ends the overlap). And in any
+ * kernel, griddepcontrol.launch_dependents before griddepcontrol.wait is
+ * reported when the kernel was launched programmatically: it would let the
+ * next kernel overlap the one before. */
+cudaError_t tsr_simt_run_ex(const char *name, dim3 grid, dim3 block, size_t dyn_smem, int programmatic,
+                            const std::function<void()> &body);
+void tsr_simt_griddep_wait(void);
+void tsr_simt_griddep_launch_dependents(void);
+/* Stream work outside kernels that stores to the allocation holding p (the
+ * emulated cuBLAS), and host synchronisation (nothing overlaps after it). */
+void tsr_simt_note_stream_store(const void *p);
+void tsr_simt_note_synchronized(void);
+
 /* Stream capture (cudaStreamBeginCapture .. cudaStreamEndCapture in the
  * emulated runtime): while one is open, launches and the runtime's and the
  * emulated cuBLAS's stream work are recorded as operations instead of run,
@@ -198,6 +221,13 @@ static inline cudaError_t tsr_simt_launch(const char *name, void (*kernel)(P...)
     std::tuple<typename std::decay<P>::type...> params(std::forward<A>(args)...);
     /* by value: under a capture the launch runs later, from the graph */
     return tsr_simt_run(name, grid, block, smem, [params, kernel] { std::apply(kernel, params); });
+}
+template <typename... P, typename... A>
+static inline cudaError_t tsr_simt_launch_ex(const char *name, void (*kernel)(P...), dim3 grid, dim3 block,
+                                             size_t smem, int programmatic, A &&...args)
+{
+    std::tuple<typename std::decay<P>::type...> params(std::forward<A>(args)...);
+    return tsr_simt_run_ex(name, grid, block, smem, programmatic, [params, kernel] { std::apply(kernel, params); });
 }
 
 /* Failures are fatal by default; the emulation's own self-tests switch to

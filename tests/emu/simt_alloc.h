@@ -6,4 +6,7 @@
 #include <stddef.h>
 /* Nonzero when [p, p+bytes) lies inside one live allocation. */
 int tsr_simt_alloc_contains(const void *p, size_t bytes);
+/* The start of the live allocation holding p (and its size in *bytes); NULL
+ * when none does. */
+const void *tsr_simt_alloc_base(const void *p, size_t *bytes);
 #endif
