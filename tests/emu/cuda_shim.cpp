@@ -71,8 +71,9 @@ const void *tsr_simt_alloc_base(const void *p, size_t *bytes)
     return (const void *)it->first;
 }
 
-/* simt.cpp's: a synchronisation ends the overlap of programmatic launches */
-void tsr_simt_note_synchronized(void);
+/* simt.cpp's: a synchronisation, or a copy or set on the stream, ends the
+ * overlap of programmatic launches */
+void tsr_simt_end_overlap(void);
 
 int tsr_simt_alloc_contains(const void *p, size_t bytes)
 {
@@ -162,6 +163,7 @@ static cudaError_t check_copy(void *dst, const void *src, size_t count, enum cud
 static cudaError_t copy_now(void *dst, const void *src, size_t count, enum cudaMemcpyKind kind)
 {
     if (check_copy(dst, src, count, kind)) return g_last;
+    tsr_simt_end_overlap(); /* a kernel after it waits for it, and it for the kernel before */
     if (count) memmove(dst, src, count);
     return cudaSuccess;
 }
@@ -183,6 +185,7 @@ cudaError_t CUDARTAPI cudaMemcpyAsync(void *dst, const void *src, size_t count, 
 static cudaError_t set_now(void *devPtr, int value, size_t count)
 {
     if (check_range(devPtr, count, true)) return g_last;
+    tsr_simt_end_overlap();
     if (count) memset(devPtr, value, count);
     return cudaSuccess;
 }
@@ -211,13 +214,13 @@ cudaError_t CUDARTAPI cudaMemGetInfo(size_t *free_b, size_t *total)
 cudaError_t CUDARTAPI cudaDeviceSynchronize(void)
 {
     if (g_capture) return refuse_under_capture();
-    tsr_simt_note_synchronized();
+    tsr_simt_end_overlap();
     return cudaSuccess;
 }
 cudaError_t CUDARTAPI cudaStreamSynchronize(cudaStream_t)
 {
     if (g_capture) return refuse_under_capture();
-    tsr_simt_note_synchronized();
+    tsr_simt_end_overlap();
     return cudaSuccess;
 }
 cudaError_t CUDARTAPI cudaStreamCreate(cudaStream_t *s)
@@ -411,7 +414,7 @@ cudaError_t CUDARTAPI cudaEventRecord(cudaEvent_t event, cudaStream_t)
 }
 cudaError_t CUDARTAPI cudaEventSynchronize(cudaEvent_t)
 {
-    tsr_simt_note_synchronized();
+    tsr_simt_end_overlap();
     return cudaSuccess;
 }
 cudaError_t CUDARTAPI cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end)

@@ -547,7 +547,7 @@ void tsr_simt_note_stream_store(const void *p)
     if (base) g_prev_stored.insert(base);
 }
 
-void tsr_simt_note_synchronized(void) { g_prev_stored.clear(); }
+void tsr_simt_end_overlap(void) { g_prev_stored.clear(); }
 
 int tsr_simt_generic_check(const void *p, size_t bytes, const char *what)
 {

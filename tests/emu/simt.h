@@ -190,7 +190,8 @@ cudaError_t tsr_simt_run(const char *name, dim3 grid, dim3 block, size_t dyn_sme
  * until a thread of such a kernel has passed griddepcontrol.wait
  * (tsr_simt_griddep_wait) it must not store to global memory, nor read an
  * allocation that the kernel before it on the stream stored to (the emulated
- * cuBLAS counts as a kernel; a synchronisation ends the overlap). And in any
+ * cuBLAS counts as a kernel; a synchronisation, copy or set ends the
+ * overlap). And in any
  * kernel, griddepcontrol.launch_dependents before griddepcontrol.wait is
  * reported when the kernel was launched programmatically: it would let the
  * next kernel overlap the one before. */
@@ -198,10 +199,11 @@ cudaError_t tsr_simt_run_ex(const char *name, dim3 grid, dim3 block, size_t dyn_
                             const std::function<void()> &body);
 void tsr_simt_griddep_wait(void);
 void tsr_simt_griddep_launch_dependents(void);
-/* Stream work outside kernels that stores to the allocation holding p (the
- * emulated cuBLAS), and host synchronisation (nothing overlaps after it). */
+/* Stream work outside kernels that stores to the allocation holding p as a
+ * kernel does (the emulated cuBLAS); and what no later kernel overlaps: a
+ * host synchronisation, a copy or set on the stream. */
 void tsr_simt_note_stream_store(const void *p);
-void tsr_simt_note_synchronized(void);
+void tsr_simt_end_overlap(void);
 
 /* Stream capture (cudaStreamBeginCapture .. cudaStreamEndCapture in the
  * emulated runtime): while one is open, launches and the runtime's and the
