@@ -57,7 +57,10 @@ static int config_runs_on(tsr_handle_t h, const tsr_w4a16_config_t *c)
 }
 
 /* In order: an explicit id (tsr_w4a16_gemm_config), TSR_W4A16_CONFIG, the
- * tuning cache, the heuristic. */
+ * tuning cache, the heuristic. A cache entry for the dense route
+ * (TSR_W4A16_ROUTE_DENSE) names no configuration: where such a call runs the
+ * kernel after all (under graph capture, in KERNEL mode), the heuristic
+ * chooses. */
 static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id)
 {
     const tsr_w4a16_config_t *c;
@@ -112,15 +115,19 @@ static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
 }
 
 /* Does this call take the dense route (tessera/w4a16.h: the modes)? A
- * configuration forced by TSR_W4A16_CONFIG keeps the kernel; the tuning
- * cache does not: it chooses among kernel configurations (ktune times those
- * alone), while in AUTO the route is settled first. */
-static int takes_dense_route(tsr_handle_t h, int m, int explicit_id)
+ * configuration forced by TSR_W4A16_CONFIG keeps the kernel. In AUTO a
+ * tuning-cache entry for the shape settles it (ktune times the route beside
+ * the kernel configurations from TSR_W4A16_DENSE_MIN_M and records
+ * TSR_W4A16_ROUTE_DENSE when it wins); without one, the threshold. */
+static int takes_dense_route(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id)
 {
     if (explicit_id >= 0) return 0;
     if (h->w4a16_prefill == TSR_W4A16_PREFILL_DENSE) return m >= TSR_W4A16_DENSE_MIN_M;
-    return h->w4a16_prefill == TSR_W4A16_PREFILL_AUTO && is_sm90(h) && m >= TSR_W4A16_AUTO_DENSE_MIN_M &&
-           !config_by_id(h->w4a16_forced_config);
+    if (h->w4a16_prefill != TSR_W4A16_PREFILL_AUTO || config_by_id(h->w4a16_forced_config)) return 0;
+    int id, found = 0;
+    tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &id, &found);
+    if (found) return id == TSR_W4A16_ROUTE_DENSE;
+    return is_sm90(h) && m >= TSR_W4A16_AUTO_DENSE_MIN_M;
 }
 
 /* The dense route's slab width: TSR_W4A16_DENSE_SLAB_BYTES of weight or m
@@ -155,7 +162,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
     p->m_slices = m == 0 ? 0 : (m + bm - 1) / bm;
-    if (allow_dense && takes_dense_route(h, m, explicit_id)) {
+    if (allow_dense && takes_dense_route(h, l, m, explicit_id)) {
         /* The locks lead every workspace and must stay zero: the dense matrix
          * goes past the most any kernel call counts there. A kernel call with
          * up to m rows has at most (m+15)/16 slices of n_tiles locks; one with
@@ -442,7 +449,8 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     args.partials = (float *)(ws + plan.partials_offset);
     if (l->act_order) {
         void *a_perm = ws + plan.a_perm_offset;
-        TSR_CUDA_TRY(tsr_w4a16_launch_permute_a(a, (const int32_t *)(blob + l->perm_offset), a_perm, m, l->k, stream));
+        TSR_CUDA_TRY(tsr_w4a16_launch_permute_a(a, (const int32_t *)(blob + l->perm_offset), a_perm, m, l->k,
+                                                args.programmatic, stream));
         args.a = a_perm;
     }
     TSR_CUDA_TRY(tsr_w4a16_launch_gemm(&args, stream));

@@ -20,9 +20,10 @@ cudaError_t tsr_w4a16_launch_gemm(const tsr_w4a16_launch_args_t *args, cudaStrea
 /* How many blocks of configuration `config` one SM holds at once (occupancy
  * query, cached per kernel); also sets the kernel's shared-memory limit. */
 cudaError_t tsr_w4a16_blocks_per_sm(int config, int bf16, int has_zeros, int *blocks_per_sm);
-/* a_perm[m][j] = a[m][perm[j]] for j < k (perm: device int32 [k_padded]). */
+/* a_perm[m][j] = a[m][perm[j]] for j < k (perm: device int32 [k_padded]);
+ * programmatic: a programmatic dependent launch (sm_90). */
 cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *perm, void *a_perm, int m, int k,
-                                       cudaStream_t stream);
+                                       int programmatic, cudaStream_t stream);
 /* GPU packing: one thread per packed word / per (group, column). perm may be
  * NULL (device int32 [k_padded] otherwise). */
 typedef struct tsr_w4a16_pack_args {

@@ -85,6 +85,12 @@ static void test_tune_show_bench_export_clear_import(void **state)
     expect(run("%s import %s/exported.txt", KTUNE_EMU, g_dir), 0, "imported 1 entries");
     expect(run("%s show", KTUNE_EMU), 0, "1 entries");
     expect(run("%s import %s/missing.txt", KTUNE_EMU, g_dir), 0, "imported 0 entries"); /* nothing to merge */
+    /* from m = 1024 the dense route competes (config -1 when it wins; which
+     * wins on the emulation says nothing): --configs 5 keeps it short */
+    expect(run("%s tune --op w4a16 --n 128 --k 64 --m 1024 --configs 99", KTUNE_EMU), 2, "--configs takes configuration ids");
+    expect(run("%s tune --op w4a16 --n 128 --k 64 --m 1024 --configs 5", KTUNE_EMU), 0, "m=1024");
+    assert_true(strstr(g_out, "config 5  ") || strstr(g_out, "config -1 (dense route)"));
+    expect(run("%s show", KTUNE_EMU), 0, "2 entries");
 }
 
 static int setup(void **state)

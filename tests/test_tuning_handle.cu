@@ -3,9 +3,13 @@
  * TESSERA_TUNING=off, a corrupt file quarantined without failing tsr_create,
  * and the W4A16 dispatcher choosing a tuned configuration over its heuristic.
  * Built as test_tuning_handle_emu (emulated device) and _gpu (real one). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <vector>
+
+#include <cuda_fp16.h>
 
 #include "tessera/tuning.h" /* before support.h: its tuning helper needs it */
 #include "support.h"
@@ -92,6 +96,102 @@ static void test_handle_uses_its_own_entries(void **state)
     tsr_destroy(h);
 }
 
+/* ktune records the dense route (TSR_W4A16_ROUTE_DENSE) where it beats every
+ * configuration: in AUTO mode such an entry sends calls of that shape and m
+ * bucket to the route on any device, and a configuration's entry keeps the
+ * kernel even above AUTO's threshold on sm_90; KERNEL mode and
+ * TSR_W4A16_CONFIG ignore the route's entries. The routed call's C is
+ * checked against the kernel's on the same random weight. */
+static void test_cache_chooses_the_route(void **state)
+{
+    (void)state;
+    const int k = 128, n = 128;
+    tsr_handle_t h;
+    assert_int_equal(tsr_create(&h), TSR_STATUS_SUCCESS);
+    tsr_device_info_t info;
+    assert_int_equal(tsr_get_device_info(h, &info), TSR_STATUS_SUCCESS);
+    const bool sm90 = info.cc_major == 9 && info.cc_minor == 0;
+    tsr_tuning_entry_t v[2] = {mine(h, n, k, 1024, TSR_W4A16_ROUTE_DENSE), mine(h, n, k, 4096, 5)};
+    assert_int_equal(tsr_tuning_merge(g_path, v, 2), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_tuning_reload(h), TSR_STATUS_SUCCESS);
+    tsr_w4a16_layout_t l;
+    assert_int_equal(tsr_w4a16_layout(k, n, 128, TSR_DTYPE_F16, 0, 0, &l), 0);
+    int cfg = 99;
+    assert_int_equal(tsr_w4a16_query_config(h, &l, 1024, &cfg), 0);
+    assert_int_equal(cfg, TSR_W4A16_ROUTE_DENSE);
+    assert_int_equal(tsr_w4a16_query_config(h, &l, 600, &cfg), 0); /* the same bucket */
+    assert_int_equal(cfg, TSR_W4A16_ROUTE_DENSE);
+    assert_int_equal(tsr_w4a16_query_config(h, &l, 2048, &cfg), 0); /* no entry: the threshold */
+    assert_int_equal(cfg == TSR_W4A16_ROUTE_DENSE, sm90);
+    assert_int_equal(tsr_w4a16_query_config(h, &l, 4096, &cfg), 0); /* the kernel, measured faster */
+    assert_int_equal(cfg, 5);
+
+    /* the routed call, against the kernel's (configuration 5) */
+    const int m = 1024;
+    std::vector<uint32_t> qw((size_t)k / 8 * n);
+    std::vector<uint16_t> sc((size_t)(k / 128) * n), a((size_t)m * k);
+    uint64_t rng = 0x51ab;
+    for (auto &w : qw) w = (uint32_t)(fabs(tsr_test_rand_unit(&rng)) * 4294967295.0); /* any word is a valid weight */
+    for (auto &x : sc) x = __half_as_ushort(__float2half_rn((float)(0.01 + 0.02 * fabs(tsr_test_rand_unit(&rng)))));
+    for (auto &x : a) x = __half_as_ushort(__float2half_rn((float)tsr_test_rand_unit(&rng)));
+    void *dqw, *dsc, *blob, *da, *dc[2], *ws;
+    size_t ws_bytes = 0;
+    assert_int_equal(tsr_w4a16_workspace_size(h, &l, m, &ws_bytes), 0);
+    assert_true(ws_bytes >= (size_t)k * n * 2); /* the route's slab */
+    TSR_TEST_CUDA(cudaMalloc(&dqw, qw.size() * 4));
+    TSR_TEST_CUDA(cudaMalloc(&dsc, sc.size() * 2));
+    TSR_TEST_CUDA(cudaMalloc(&blob, l.total_bytes));
+    TSR_TEST_CUDA(cudaMalloc(&da, a.size() * 2));
+    TSR_TEST_CUDA(cudaMalloc(&ws, ws_bytes));
+    TSR_TEST_CUDA(cudaMemcpy(dqw, qw.data(), qw.size() * 4, cudaMemcpyHostToDevice));
+    TSR_TEST_CUDA(cudaMemcpy(dsc, sc.data(), sc.size() * 2, cudaMemcpyHostToDevice));
+    TSR_TEST_CUDA(cudaMemcpy(da, a.data(), a.size() * 2, cudaMemcpyHostToDevice));
+    TSR_TEST_CUDA(cudaMemset(ws, 0, ws_bytes));
+    tsr_w4a16_source_t src;
+    tsr_w4a16_source_init(&src);
+    src.format = TSR_W4A16_FORMAT_GPTQ;
+    src.k = k;
+    src.n = n;
+    src.group_size = 128;
+    src.qweight = dqw;
+    src.scales = dsc;
+    src.scales_dtype = TSR_DTYPE_F16;
+    assert_int_equal(tsr_w4a16_pack_device(h, &src, &l, blob, 0), TSR_STATUS_SUCCESS);
+    std::vector<uint16_t> c[2];
+    for (int i = 0; i < 2; i++) {
+        TSR_TEST_CUDA(cudaMalloc(&dc[i], (size_t)m * n * 2));
+        TSR_TEST_CUDA(cudaMemset(dc[i], 0xFF, (size_t)m * n * 2)); /* NaN: an unwritten element fails */
+        tsr_status_t st = i == 0 ? tsr_w4a16_gemm(h, &l, m, da, blob, NULL, dc[i], ws, ws_bytes, 0)
+                                 : tsr_w4a16_gemm_config(h, &l, m, da, blob, NULL, dc[i], ws, ws_bytes, 5, 0);
+        if (st) fail_msg("gemm %d: %s", i, tsr_last_error());
+        c[i].resize((size_t)m * n);
+        TSR_TEST_CUDA(cudaMemcpy(c[i].data(), dc[i], c[i].size() * 2, cudaMemcpyDeviceToHost));
+    }
+    double largest = 0;
+    for (uint16_t x : c[1]) largest = fmax(largest, fabs(__half2float(__ushort_as_half(x))));
+    assert_true(largest > 0);
+    for (size_t x = 0; x < c[0].size(); x++) {
+        const double r = __half2float(__ushort_as_half(c[0][x])), kk = __half2float(__ushort_as_half(c[1][x]));
+        if (!(fabs(r - kk) <= 4e-3 * largest))
+            fail_msg("C[%zu]: the routed call %.6g, the kernel %.6g (largest %.4g)", x, r, kk, largest);
+    }
+
+    /* KERNEL mode, and a forced configuration, ignore the route's entry */
+    assert_int_equal(tsr_w4a16_set_prefill(h, TSR_W4A16_PREFILL_KERNEL), 0);
+    assert_int_equal(tsr_w4a16_query_config(h, &l, 1024, &cfg), 0);
+    assert_true(cfg >= 0);
+    tsr_destroy(h);
+    setenv("TSR_W4A16_CONFIG", "1", 1);
+    assert_int_equal(tsr_create(&h), TSR_STATUS_SUCCESS);
+    unsetenv("TSR_W4A16_CONFIG");
+    assert_int_equal(tsr_w4a16_query_config(h, &l, 1024, &cfg), 0);
+    assert_int_equal(cfg, 1);
+    tsr_destroy(h);
+    void *bufs[] = {dqw, dsc, blob, da, dc[0], dc[1], ws};
+    for (void *b : bufs) cudaFree(b);
+    assert_int_equal(tsr_tuning_clear(g_path), TSR_STATUS_SUCCESS);
+}
+
 static void test_corrupt_cache_does_not_fail_create(void **state)
 {
     (void)state;
@@ -128,6 +228,7 @@ int main(void)
 #endif
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handle_uses_its_own_entries),
+        cmocka_unit_test(test_cache_chooses_the_route),
         cmocka_unit_test(test_corrupt_cache_does_not_fail_create),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

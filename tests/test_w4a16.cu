@@ -654,8 +654,8 @@ static void test_dequantize_rejects_bad_input(void **state)
  * its griddepcontrol.wait (tests/emu/simt.h), and every C is compared with
  * the fp64 reference of the A it was given. Then the chain captured into a
  * graph and replayed, and the chain with ordinary launches: both bit for bit
- * the first. The second layer has act-order, so an ordinary launch (the
- * gather of A) sits between two programmatic ones. Each tile family: decode
+ * the first. The second layer has act-order: its gather of A is a
+ * programmatic launch too, between two gemms. Each tile family: decode
  * (6, 3, 1), warpgroup (7, 8) and warp-specialised (10). */
 static void test_programmatic_launch(void **state)
 {

@@ -1,6 +1,7 @@
 /* ktune: measures which kernel configuration is fastest on this GPU for the
- * shapes an operator will serve, and keeps the choice in tessera's tuning
- * cache, which tsr_create reads. Timing follows the benchmark harness (events,
+ * shapes an operator will serve (and, from m = TSR_W4A16_DENSE_MIN_M, whether
+ * W4A16's dense route beats them all), and keeps the choice in tessera's
+ * tuning cache, which tsr_create reads. Timing follows the benchmark harness (events,
  * warm-up, weights rotated over 2x L2, median). docs/tuning.md. */
 #define _DEFAULT_SOURCE /* setenv, isatty */
 #include <stdio.h>
@@ -19,6 +20,7 @@ static const char *k_usage =
     "usage:\n"
     "  ktune tune  --op w4a16 --n N --k K --m M[,M...] [--dtype f16|bf16] [--group G] [--json]\n"
     "  ktune tune  --model NAME [--m M,...] [--dtype f16|bf16] [--json]\n"
+    "              (either form: --configs ID,... times only those configurations)\n"
     "  ktune bench (the same selectors)   tuned against heuristic, speedup per shape\n"
     "  ktune show  [--json]               every entry of the cache (no GPU needed)\n"
     "  ktune ops                          what can be tuned, and the model presets\n"
@@ -35,6 +37,7 @@ static const char *k_usage =
     "\n"
     "defaults: --dtype f16, --group 128, --m 1,2,4,8,16,32,64,128,256,1024,4096 for --model\n"
     "cache: $TESSERA_CACHE_DIR/tuning.txt, else $XDG_CACHE_HOME/tessera/, else ~/.cache/tessera/\n"
+    "from m = 1024 tune also times the dense route (dequantise + cuBLAS), recorded as config -1\n"
     "exit status: 0 done, 1 failed, 2 bad usage or no GPU\n";
 
 typedef struct preset_layer {
@@ -59,6 +62,7 @@ typedef struct opts {
     const char *cmd, *op, *model, *file;
     int n, k, group, bf16, json;
     int ms[32], nm;
+    int configs[64], nconfigs; /* --configs: the kernel configurations tune times (0: all) */
 } opts_t;
 
 static int usage_error(const char *msg)
@@ -102,6 +106,14 @@ static int parse_args(int argc, char **argv, opts_t *o)
             const char *d = argv[++i];
             if (strcmp(d, "f16") && strcmp(d, "bf16")) return usage_error("--dtype must be f16 or bf16");
             o->bf16 = !strcmp(d, "bf16");
+        } else if (!strcmp(a, "--configs") && has) {
+            for (char *t = strtok(argv[++i], ","); t; t = strtok(NULL, ",")) {
+                char *end;
+                long id = strtol(t, &end, 10);
+                if (*end || id < 0 || id >= tsr_w4a16_config_count() || o->nconfigs == 64)
+                    return usage_error("--configs takes configuration ids (ktune ops), comma-separated");
+                o->configs[o->nconfigs++] = (int)id;
+            }
         } else if (!strcmp(a, "--m") && has) {
             if ((o->nm = parse_list(argv[++i], o->ms, 32)) <= 0) return usage_error("--m takes positive integers, comma-separated");
         } else {
@@ -142,8 +154,24 @@ static int cache_path(char *path, size_t cap)
 }
 
 /* ---- timing one shape ----------------------------------------------------------- */
+/* What shape_ctx_t.config may be besides a configuration id: the dense
+ * route (TSR_W4A16_ROUTE_DENSE, -1, on the DENSE-mode handle); the call as
+ * tsr_w4a16_gemm makes it on the context's handle (DEFAULT_CALL); nothing. */
+enum { DEFAULT_CALL = -3, NO_CONFIG = -2 };
+
+/* Is configuration id among those --configs names (all when it names none)? */
+static int wanted(const opts_t *o, int id)
+{
+    for (int i = 0; i < o->nconfigs; i++)
+        if (o->configs[i] == id) return 1;
+    return o->nconfigs == 0;
+}
+
+static const char *route_note(int config) { return config == TSR_W4A16_ROUTE_DENSE ? " (dense route)" : ""; }
+
 typedef struct shape_ctx {
     tsr_handle_t h;
+    tsr_handle_t dense; /* TSR_W4A16_PREFILL_DENSE: for timing the dense route; or NULL */
     tsr_w4a16_layout_t l;
     int m, rot, config;
     void **blobs, **a, **c, *ws;
@@ -154,13 +182,20 @@ static int run_shape(void *p, int i, cudaStream_t s)
 {
     shape_ctx_t *c = p;
     int r = i % c->rot;
+    if (c->config == TSR_W4A16_ROUTE_DENSE || c->config == DEFAULT_CALL)
+        return tsr_w4a16_gemm(c->config == DEFAULT_CALL ? c->h : c->dense, &c->l, c->m, c->a[r], c->blobs[r], NULL,
+                              c->c[r], c->ws, c->ws_bytes, s) != 0;
     return tsr_w4a16_gemm_config(c->h, &c->l, c->m, c->a[r], c->blobs[r], NULL, c->c[r], c->ws, c->ws_bytes, c->config, s) != 0;
 }
 
-static int setup_shape(shape_ctx_t *c, tsr_handle_t h, const opts_t *o, const job_t *j, int l2, cudaStream_t s)
+/* The workspace covers every handle in hs (NULL entries skipped) for j->m
+ * rows: each call timed on this shape may take the dense route. */
+static int setup_shape(shape_ctx_t *c, tsr_handle_t h, tsr_handle_t dense, tsr_handle_t heur, const opts_t *o,
+                       const job_t *j, int l2, cudaStream_t s)
 {
     memset(c, 0, sizeof *c);
     c->h = h;
+    c->dense = dense;
     c->m = j->m;
     if (tsr_w4a16_layout(j->k, j->n, o->group, o->bf16 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16, 0, 0, &c->l)) return -1;
     c->rot = bench_rotation(c->l.total_bytes, l2);
@@ -191,6 +226,11 @@ static int setup_shape(shape_ctx_t *c, tsr_handle_t h, const opts_t *o, const jo
     cudaFree(qw);
     cudaFree(sc);
     tsr_w4a16_workspace_size(h, &c->l, j->m, &c->ws_bytes);
+    const tsr_handle_t others[2] = {dense, heur};
+    for (int i = 0; i < 2; i++) {
+        size_t bytes = 0;
+        if (others[i] && !tsr_w4a16_workspace_size(others[i], &c->l, j->m, &bytes) && bytes > c->ws_bytes) c->ws_bytes = bytes;
+    }
     if (cudaMalloc(&c->ws, c->ws_bytes ? c->ws_bytes : 16)) return -1;
     cudaMemset(c->ws, 0, c->ws_bytes ? c->ws_bytes : 16);
     return 0;
@@ -230,8 +270,11 @@ static void progress(int done, int total, time_t t0, const job_t *j, const char 
     }
 }
 
-/* tune: time every configuration of every shape, keep the fastest.
- * bench: time the heuristic's choice and the tuned one. */
+/* tune: time every configuration of every shape, and from
+ * TSR_W4A16_DENSE_MIN_M rows the dense route (dequantise + cuBLAS, recorded
+ * as config TSR_W4A16_ROUTE_DENSE, -1), keep the fastest.
+ * bench: time the heuristic's choice (the default mode's, route included)
+ * and the tuned one. */
 static int tune_or_bench(const opts_t *o, int bench)
 {
     job_t jobs[512];
@@ -248,10 +291,16 @@ static int tune_or_bench(const opts_t *o, int bench)
         tsr_create(&heur);
         unsetenv("TESSERA_TUNING");
     }
-    /* kernel configurations only: the default mode would answer "the dense
-     * route" for prefill on sm_90, which the cache does not choose */
-    tsr_w4a16_set_prefill(h, TSR_W4A16_PREFILL_KERNEL);
-    if (heur) tsr_w4a16_set_prefill(heur, TSR_W4A16_PREFILL_KERNEL);
+    /* tune times the dense route on a handle of its own, in DENSE mode (in
+     * the default mode the cache being written would steer it); bench calls
+     * tsr_w4a16_gemm on the tuned and the untuned handle, in the default
+     * mode, as an application would */
+    tsr_handle_t dense = NULL;
+    for (int i = 0; i < nj && !dense && !bench; i++)
+        if (jobs[i].m >= TSR_W4A16_DENSE_MIN_M && (tsr_create(&dense) || tsr_w4a16_set_prefill(dense, TSR_W4A16_PREFILL_DENSE))) {
+            fprintf(stderr, "ktune: a handle for the dense route: %s\n", tsr_last_error());
+            return 1;
+        }
     tsr_device_info_t dev;
     tsr_get_device_info(h, &dev);
     char path[4096];
@@ -265,7 +314,7 @@ static int tune_or_bench(const opts_t *o, int bench)
     int failed = 0;
     for (int i = 0; i < nj; i++) {
         shape_ctx_t c;
-        if (setup_shape(&c, h, o, &jobs[i], dev.l2_bytes, s)) {
+        if (setup_shape(&c, h, jobs[i].m >= TSR_W4A16_DENSE_MIN_M ? dense : NULL, heur, o, &jobs[i], dev.l2_bytes, s)) {
             fprintf(stderr, "\nktune: n=%d k=%d m=%d: setup failed: %s\n", jobs[i].n, jobs[i].k, jobs[i].m, tsr_last_error());
             failed = 1;
             break;
@@ -279,24 +328,28 @@ static int tune_or_bench(const opts_t *o, int bench)
         found[i].m_bucket = tsr_tuning_m_bucket(jobs[i].m);
         char what[96];
         if (!bench) {
-            int best = -1;
+            int best = NO_CONFIG;
             double best_t = 0;
-            for (int cfg = 0; cfg < tsr_w4a16_config_count(); cfg++) {
-                if (!tsr_w4a16_config_supported(h, cfg)) continue; /* the wgmma tiles: sm_90 only */
+            for (int cfg = c.dense ? TSR_W4A16_ROUTE_DENSE : 0; cfg < tsr_w4a16_config_count(); cfg++) {
+                if (cfg >= 0 && !tsr_w4a16_config_supported(h, cfg)) continue; /* the wgmma tiles: sm_90 only */
+                if (cfg >= 0 && !wanted(o, cfg)) continue;
                 double t = time_config(&c, cfg, s);
-                if (t > 0 && (best < 0 || t < best_t)) best = cfg, best_t = t;
+                if (t > 0 && (best == NO_CONFIG || t < best_t)) best = cfg, best_t = t;
             }
             found[i].config = best;
             found[i].time_us = best_t;
             t_best[i] = best_t;
-            snprintf(what, sizeof what, "config %d, %.2f us", best, best_t);
-            if (best < 0) failed = 1;
+            if (best == TSR_W4A16_ROUTE_DENSE) snprintf(what, sizeof what, "dense route, %.2f us", best_t);
+            else snprintf(what, sizeof what, "config %d, %.2f us", best, best_t);
+            if (best == NO_CONFIG) failed = 1;
         } else {
             int tuned;
             tsr_w4a16_query_config(heur, &c.l, jobs[i].m, &c_heur[i]);
             tsr_w4a16_query_config(h, &c.l, jobs[i].m, &tuned);
-            t_heur[i] = time_config(&c, c_heur[i], s);
-            t_best[i] = tuned == c_heur[i] ? t_heur[i] : time_config(&c, tuned, s);
+            c.h = heur;
+            t_heur[i] = time_config(&c, DEFAULT_CALL, s);
+            c.h = h;
+            t_best[i] = tuned == c_heur[i] ? t_heur[i] : time_config(&c, DEFAULT_CALL, s);
             found[i].config = tuned;
             found[i].time_us = t_best[i];
             snprintf(what, sizeof what, "heuristic %d %.2f us, tuned %d %.2f us", c_heur[i], t_heur[i], tuned, t_best[i]);
@@ -320,8 +373,8 @@ static int tune_or_bench(const opts_t *o, int bench)
     } else {
         printf("%s on %s (cache %s)\n", bench ? "tuned vs heuristic" : "tuned", dev.name, path);
         for (int i = 0; i < nj; i++) {
-            printf("  w4a16 %s g%d n=%-6d k=%-6d m=%-5d config %d  %9.2f us", found[i].dtype, found[i].group, jobs[i].n,
-                   jobs[i].k, jobs[i].m, found[i].config, t_best[i]);
+            printf("  w4a16 %s g%d n=%-6d k=%-6d m=%-5d config %d%s  %9.2f us", found[i].dtype, found[i].group, jobs[i].n,
+                   jobs[i].k, jobs[i].m, found[i].config, route_note(found[i].config), t_best[i]);
             if (bench) printf("  heuristic %d %9.2f us  speedup %.2fx", c_heur[i], t_heur[i], t_best[i] > 0 ? t_heur[i] / t_best[i] : 0);
             printf("\n");
         }
@@ -331,6 +384,7 @@ static int tune_or_bench(const opts_t *o, int bench)
     free(t_best);
     free(c_heur);
     tsr_destroy(heur);
+    tsr_destroy(dense);
     tsr_destroy(h);
     return failed;
 }
@@ -357,9 +411,9 @@ static int show(const opts_t *o)
     } else {
         printf("%s: %d entries\n", path, n);
         for (int i = 0; i < n; i++)
-            printf("  %-28s cc %d.%d  %-6s %-5s g%-4d n=%-6d k=%-6d m<=%-5d config %d  %.2f us\n", v[i].device,
+            printf("  %-28s cc %d.%d  %-6s %-5s g%-4d n=%-6d k=%-6d m<=%-5d config %d%s  %.2f us\n", v[i].device,
                    v[i].cc_major, v[i].cc_minor, v[i].op, v[i].dtype, v[i].group, v[i].n, v[i].k, v[i].m_bucket,
-                   v[i].config, v[i].time_us);
+                   v[i].config, route_note(v[i].config), v[i].time_us);
     }
     free(v);
     return 0;

@@ -858,20 +858,25 @@ __global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, MB == 4 ? 2 : 1) w4a16_g
 /* ---- act-order: gather the activations' columns into packed row order ------- */
 __global__ void w4a16_permute_a_kernel(const uint16_t *a, const int32_t *perm, uint16_t *out, int m, int k)
 {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (size_t)m * k) return;
-    size_t row = i / (size_t)k;
-    int j = (int)(i % (size_t)k);
-    st_global(out + i, ld_global(a + row * k + ld_global(perm + j)));
+    const size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const bool in = i < (size_t)m * k;
+    /* the permutation is part of the packed weight, which no kernel writes:
+     * read before griddep_wait in a programmatic launch; A (the kernel
+     * before may be writing it) and every store after it */
+    const int src = in ? ld_global(perm + (int)(i % (size_t)k)) : 0;
+    griddep_wait();
+    griddep_launch_dependents();
+    if (in) st_global(out + i, ld_global(a + i / (size_t)k * k + src));
 }
 
 extern "C" cudaError_t tsr_w4a16_launch_permute_a(const void *a, const int32_t *perm, void *a_perm, int m, int k,
-                                                  cudaStream_t stream)
+                                                  int programmatic, cudaStream_t stream)
 {
     size_t total = (size_t)m * k;
     dim3 grid((unsigned)((total + 255) / 256)), block(256);
     auto w4a16_permute_a = w4a16_permute_a_kernel;
-    return TSR_LAUNCH(w4a16_permute_a, grid, block, 0, stream, (const uint16_t *)a, perm, (uint16_t *)a_perm, m, k);
+    return TSR_LAUNCH_EX(w4a16_permute_a, grid, block, 0, stream, programmatic, (const uint16_t *)a, perm,
+                         (uint16_t *)a_perm, m, k);
 }
 
 /* ---- instantiation: one per line of TSR_W4A16_CONFIGS x dtype x zeros -------- */

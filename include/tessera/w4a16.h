@@ -129,11 +129,14 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
  * less), so the workspace holds at most max(64 MB, m * k * 2 bytes: the size
  * of A) for it, and each cuBLAS call is at least m x m x k.
  * Modes (tsr_w4a16_set_prefill):
- * - TSR_W4A16_PREFILL_AUTO, the default: the route for m >=
- *   TSR_W4A16_AUTO_DENSE_MIN_M on sm_90 (where it was measured), unless
- *   TSR_W4A16_CONFIG forces a configuration (the tuning cache chooses among
- *   kernel configurations only); the kernel otherwise. 2048 lies between the
- *   tie at 1024 and the 1.3-1.6x at 4096, not measured itself.
+ * - TSR_W4A16_PREFILL_AUTO, the default: a tuning-cache entry for the
+ *   shape and m bucket decides (ktune times the route beside the kernel
+ *   configurations from TSR_W4A16_DENSE_MIN_M and records
+ *   TSR_W4A16_ROUTE_DENSE where it wins; docs/tuning.md); without one, the
+ *   route for m >= TSR_W4A16_AUTO_DENSE_MIN_M on sm_90 (where it was
+ *   measured) and the kernel otherwise. TSR_W4A16_CONFIG forces the kernel.
+ *   2048 lies between the tie at 1024 and the 1.3-1.6x at 4096, not
+ *   measured itself.
  * - TSR_W4A16_PREFILL_DENSE: the route for m >= TSR_W4A16_DENSE_MIN_M on any
  *   device.
  * - TSR_W4A16_PREFILL_KERNEL: the kernel for every m.
@@ -170,8 +173,9 @@ tsr_status_t tsr_w4a16_set_prefill(tsr_handle_t handle, tsr_w4a16_prefill_t mode
  * The condition: the packed weight must not be written by the kernel just
  * before the call on its stream (pack on the GPU, then synchronise or run
  * anything else in between). A, bias, C and the workspace may be.
- * 0 (the default): ordinary launches. The dense route's kernels and cuBLAS,
- * and the act-order gather, always launch ordinarily.
+ * 0 (the default): ordinary launches. The act-order gather of A is launched
+ * the same way (it reads the permutation early); the dense route's kernels
+ * and cuBLAS always launch ordinarily.
  * TSR_STATUS_UNSUPPORTED_ARCH below sm_90 (the feature needs cc 9.0). */
 tsr_status_t tsr_w4a16_set_programmatic_launch(tsr_handle_t handle, int enable);
 
