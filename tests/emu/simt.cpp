@@ -479,7 +479,7 @@ int tsr_simt_smem_check(const void *p, size_t bytes, const char *what)
 }
 
 /* Bounds: [p, p+bytes) inside one emulated allocation. */
-static int tsr_simt_global_access(const void *p, size_t bytes, const char *what)
+static int global_in_bounds(const void *p, size_t bytes, const char *what)
 {
     /* shuffled scheduling also preempts a thread at random global accesses,
      * so that other threads and blocks run between its loads and stores */
@@ -509,14 +509,14 @@ static void check_griddep(const void *p, bool store, const char *what)
 
 int tsr_simt_global_check(const void *p, size_t bytes, const char *what)
 {
-    if (!tsr_simt_global_access(p, bytes, what)) return 0;
+    if (!global_in_bounds(p, bytes, what)) return 0;
     check_griddep(p, false, what);
     return 1;
 }
 
 int tsr_simt_global_store_check(const void *p, size_t bytes, const char *what)
 {
-    if (!tsr_simt_global_access(p, bytes, what)) return 0;
+    if (!global_in_bounds(p, bytes, what)) return 0;
     check_griddep(p, true, what);
     Launch &L = *g_launch;
     const uintptr_t a = (uintptr_t)p;
