@@ -79,8 +79,9 @@ static void test_cache_path_rules(void **state)
 static void test_round_trip_and_replace(void **state)
 {
     (void)state;
+    /* config -1: W4A16's dense route (TSR_W4A16_ROUTE_DENSE), as ktune records it */
     tsr_tuning_entry_t v[3] = {entry("NVIDIA H100 80GB HBM3", 4096, 4096, 1, 0), entry("NVIDIA H100 80GB HBM3", 4096, 4096, 16, 3),
-                               entry("Other\tGPU", 8192, 8192, 3, 2)};
+                               entry("Other\tGPU", 8192, 8192, 3, -1)};
     assert_int_equal(tsr_tuning_merge(g_path, v, 3), 0);
     tsr_tuning_entry_t *r;
     int n;
