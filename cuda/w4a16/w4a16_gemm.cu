@@ -320,8 +320,14 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
     /* The scale is applied after the mma, in fp32: the mma sums (v - z) * a
      * for one group into t, and acc += t * s once per group; that is 4 FFMA a
      * group where scaling the weights took 16 HMUL2 a k-tile, and the
-     * products are no longer rounded to 16 bits first. */
-    float t[4] = {0.f, 0.f, 0.f, 0.f};
+     * products are no longer rounded to 16 bits first. Two such sums, of the
+     * even and the odd k16 steps: an MMA waits for the one before it into
+     * the same registers, so one sum made the item's four MMAs a chain of
+     * four, two make two chains of two (session 12, not yet timed; run 15's
+     * profile of this tile: "wait", a fixed-latency dependency, the largest
+     * stall, 2.06 cycles of every 7.75 between a warp's instructions), for
+     * 4 FADD an item. */
+    float t[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
     float2 sf = make_float2(0.f, 0.f);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
@@ -329,8 +335,8 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
             if (kk == 2) { /* group 0 of a two-group k-tile is done */
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
-                    acc[e] += t[e] * (e < 2 ? sf.x : sf.y);
-                    t[e] = 0.f;
+                    acc[e] += (t[0][e] + t[1][e]) * (e < 2 ? sf.x : sf.y);
+                    t[0][e] = t[1][e] = 0.f;
                 }
             }
             /* column g's scale in the low half, column g+8's in the high */
@@ -346,11 +352,11 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
         uint32_t a[4];
         w4a16_a_fragment(b, a);
         const uint32_t xb[2] = {x[(kk % 2) * 2], x[(kk % 2) * 2 + 1]};
-        if (BF16) mma_m16n8k16_bf16(t, a, xb);
-        else mma_m16n8k16_f16(t, a, xb);
+        if (BF16) mma_m16n8k16_bf16(t[kk % 2], a, xb);
+        else mma_m16n8k16_f16(t[kk % 2], a, xb);
     }
 #pragma unroll
-    for (int e = 0; e < 4; e++) acc[e] += t[e] * (e < 2 ? sf.x : sf.y);
+    for (int e = 0; e < 4; e++) acc[e] += (t[0][e] + t[1][e]) * (e < 2 ? sf.x : sf.y);
 }
 
 /* A stage buffer's index as a type, so that the kernel's item code (a
