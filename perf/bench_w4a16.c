@@ -358,7 +358,9 @@ int main(int argc, char **argv)
                         return 1;
                     }
                     snprintf(label, sizeof label, "tessera w4a16 back to back, programmatic %s %s m=%d", L->model, L->name, m);
-                    int bad = bench_time_back_to_back(label, run_w4, &w, 5, samples, 20, s, &bw);
+                    /* checked as launched: programmatically, after cuBLAS's kernel */
+                    int bad = check_against_dense(&w, &b, dense, bf16, s, label) ||
+                              bench_time_back_to_back(label, run_w4, &w, 5, samples, 20, s, &bw);
                     tsr_w4a16_set_programmatic_launch(h, 0);
                     if (bad) return 1;
                     snprintf(r2.op, sizeof r2.op, "w4a16 b2b-pdl %s.%s", L->model, L->name);

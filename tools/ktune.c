@@ -188,8 +188,8 @@ static int run_shape(void *p, int i, cudaStream_t s)
     return tsr_w4a16_gemm_config(c->h, &c->l, c->m, c->a[r], c->blobs[r], NULL, c->c[r], c->ws, c->ws_bytes, c->config, s) != 0;
 }
 
-/* The workspace covers every handle in hs (NULL entries skipped) for j->m
- * rows: each call timed on this shape may take the dense route. */
+/* The workspace is the largest that h, dense and heur (either may be NULL)
+ * ask for j->m rows: a call timed on this shape may take the dense route. */
 static int setup_shape(shape_ctx_t *c, tsr_handle_t h, tsr_handle_t dense, tsr_handle_t heur, const opts_t *o,
                        const job_t *j, int l2, cudaStream_t s)
 {
