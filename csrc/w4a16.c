@@ -57,18 +57,16 @@ static int config_runs_on(tsr_handle_t h, const tsr_w4a16_config_t *c)
 }
 
 /* In order: an explicit id (tsr_w4a16_gemm_config), TSR_W4A16_CONFIG, the
- * tuning cache, the heuristic. A cache entry for the dense route
- * (TSR_W4A16_ROUTE_DENSE) names no configuration: where such a call runs the
- * kernel after all (under graph capture, in KERNEL mode), the heuristic
- * chooses. */
-static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id)
+ * tuning cache's entry (*tuned; NULL when there is none), the heuristic. A
+ * cache entry for the dense route (TSR_W4A16_ROUTE_DENSE) names no
+ * configuration: where such a call runs the kernel after all (under graph
+ * capture, in KERNEL mode), the heuristic chooses. */
+static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, int m, int explicit_id, const int *tuned)
 {
     const tsr_w4a16_config_t *c;
     if (explicit_id >= 0 && (c = config_by_id(explicit_id))) return c;
     if ((c = config_by_id(h->w4a16_forced_config))) return c;
-    int id, found = 0;
-    tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &id, &found);
-    if (found && (c = config_by_id(id)) && config_runs_on(h, c)) return c;
+    if (tuned && (c = config_by_id(*tuned)) && config_runs_on(h, c)) return c;
     /* the 8-row tile with the weights as the mma's A operand: half the mma
      * and half the ldmatrix of the 16-row tile */
     if (m <= 8) return &k_configs[6];
@@ -119,14 +117,12 @@ static tsr_status_t check_layout(const char *fn, const tsr_w4a16_layout_t *l)
  * tuning-cache entry for the shape settles it (ktune times the route beside
  * the kernel configurations from TSR_W4A16_DENSE_MIN_M and records
  * TSR_W4A16_ROUTE_DENSE when it wins); without one, the threshold. */
-static int takes_dense_route(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id)
+static int takes_dense_route(tsr_handle_t h, int m, int explicit_id, const int *tuned)
 {
     if (explicit_id >= 0) return 0;
     if (h->w4a16_prefill == TSR_W4A16_PREFILL_DENSE) return m >= TSR_W4A16_DENSE_MIN_M;
     if (h->w4a16_prefill != TSR_W4A16_PREFILL_AUTO || config_by_id(h->w4a16_forced_config)) return 0;
-    int id, found = 0;
-    tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &id, &found);
-    if (found) return id == TSR_W4A16_ROUTE_DENSE;
+    if (tuned) return *tuned == TSR_W4A16_ROUTE_DENSE;
     return is_sm90(h) && m >= TSR_W4A16_AUTO_DENSE_MIN_M;
 }
 
@@ -157,12 +153,17 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         return tsr_fail(TSR_STATUS_INVALID_VALUE, "%s: config=%d is not a W4A16 configuration (0..%d)", fn, explicit_id,
                         TSR_W4A16_CONFIG_COUNT - 1);
     memset(p, 0, sizeof *p);
-    p->config = choose_config(h, l, m, explicit_id);
+    /* the tuning cache's entry, looked up once for both choices below, and
+     * only where neither an explicit nor a forced configuration settles them */
+    int tuned_id = 0, tuned = 0;
+    if (explicit_id < 0 && !config_by_id(h->w4a16_forced_config))
+        tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &tuned_id, &tuned);
+    p->config = choose_config(h, m, explicit_id, tuned ? &tuned_id : NULL);
     int bm = tsr_w4a16_tile_rows(p->config->m_blocks, p->config->swap_ab);
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;
     p->m_slices = m == 0 ? 0 : (m + bm - 1) / bm;
-    if (allow_dense && takes_dense_route(h, l, m, explicit_id)) {
+    if (allow_dense && takes_dense_route(h, m, explicit_id, tuned ? &tuned_id : NULL)) {
         /* The locks lead every workspace and must stay zero: the dense matrix
          * goes past the most any kernel call counts there. A kernel call with
          * up to m rows has at most (m+15)/16 slices of n_tiles locks; one with

@@ -213,23 +213,23 @@ void tsr_simt_end_overlap(void);
 bool tsr_simt_capturing(void);
 void tsr_simt_capture_add(std::function<void()> op);
 
-/* `kernel<<<grid, block, smem, stream>>>(args...)` under the emulation. The
+/* `kernel<<<grid, block, smem, stream>>>(args...)` under the emulation, as a
+ * programmatic dependent launch when programmatic != 0 (tsr_simt_run_ex). The
  * arguments are converted to the kernel's parameter types once, as a real
  * launch copies them into the parameter space. */
-template <typename... P, typename... A>
-static inline cudaError_t tsr_simt_launch(const char *name, void (*kernel)(P...), dim3 grid, dim3 block,
-                                          size_t smem, A &&...args)
-{
-    std::tuple<typename std::decay<P>::type...> params(std::forward<A>(args)...);
-    /* by value: under a capture the launch runs later, from the graph */
-    return tsr_simt_run(name, grid, block, smem, [params, kernel] { std::apply(kernel, params); });
-}
 template <typename... P, typename... A>
 static inline cudaError_t tsr_simt_launch_ex(const char *name, void (*kernel)(P...), dim3 grid, dim3 block,
                                              size_t smem, int programmatic, A &&...args)
 {
     std::tuple<typename std::decay<P>::type...> params(std::forward<A>(args)...);
+    /* by value: under a capture the launch runs later, from the graph */
     return tsr_simt_run_ex(name, grid, block, smem, programmatic, [params, kernel] { std::apply(kernel, params); });
+}
+template <typename... P, typename... A>
+static inline cudaError_t tsr_simt_launch(const char *name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem,
+                                          A &&...args)
+{
+    return tsr_simt_launch_ex(name, kernel, grid, block, smem, 0, std::forward<A>(args)...);
 }
 
 /* Failures are fatal by default; the emulation's own self-tests switch to
