@@ -225,6 +225,12 @@ static void test_decode_shapes(void **state)
         /* deep k, one column tile: every block shares it (4 to 7 partials,
          * where the summation order matters to the last bit) */
         {TSR_W4A16_FORMAT_GPTQ, 5, 1024, 120, 128, 1, 0, TSR_DTYPE_F16, 1},
+        /* shallow k, many columns: blocks take more items than a column has,
+         * so a block's range ends one column, holds whole ones, starts
+         * another (as the 70B gate_up layer at m = 1: 218 items a block, 128
+         * a column); 2 k-tiles, 10 and 40 column tiles */
+        {TSR_W4A16_FORMAT_GPTQ, 1, 128, 1280, 128, 0, 0, TSR_DTYPE_F16, 1},
+        {TSR_W4A16_FORMAT_AWQ, 7, 128, 5120, 64, 1, 0, TSR_DTYPE_BF16, 0},
     };
     for (const auto &c : cases) run_case(c);
 }

@@ -223,15 +223,17 @@ template <int WM> TSR_DEVICE int w4a16_warp_n(int warp) { return warp % (8 / WM)
 /* Group gi's scales and zero constants for this lane's two columns of the
  * tile's 16-column group grp (lane/4 and lane/4 + 8: the two n8 tiles, or the
  * swapped tile's rows g and g+8). The packed scales put those two columns side
- * by side: one 32-bit load, the first column's scale in the low half. */
-template <int ROWS, int BF16, int HAS_Z>
-TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp, int lane, uint32_t zlo[2], uint32_t zhi[2])
+ * by side: one 32-bit load, the first column's scale in the low half. gi is 0,
+ * or 1 for a k-tile's second group at group size 32; s_ofs and z_ofs are the
+ * lane's offsets of group 0 in the stage buffer (w4a16_scale_offset,
+ * w4a16_zero_offset). */
+template <int BF16, int HAS_Z>
+TSR_DEVICE uint32_t w4a16_group_params_at(const unsigned char *st, int s_ofs, int z_ofs, int gi, uint32_t zlo[2], uint32_t zhi[2])
 {
-    typedef w4a16_stage_layout<ROWS> L;
-    const uint32_t s2 = ld_shared<uint32_t>(st + L::s_offset + gi * 256 + (grp * 16 + (lane / 4) * 2) * 2);
+    const uint32_t s2 = ld_shared<uint32_t>(st + s_ofs + gi * 256);
     int z0 = 8, z1 = 8;
     if (HAS_Z) {
-        uint8_t zb = ld_shared<uint8_t>(st + L::z_offset + gi * 64 + grp * 8 + lane / 4);
+        uint8_t zb = ld_shared<uint8_t>(st + z_ofs + gi * 64);
         z0 = zb & 15;
         z1 = zb >> 4;
     }
@@ -239,19 +241,67 @@ TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp,
     zero_constants<BF16>(z1, &zlo[1], &zhi[1]);
     return s2;
 }
+/* Where lane `lane` of column group grp finds its two columns' scales (a
+ * half2) and zero points (a byte) of group 0 in a stage buffer. */
+template <int ROWS> TSR_DEVICE int w4a16_scale_offset(int grp, int lane)
+{
+    return w4a16_stage_layout<ROWS>::s_offset + (grp * 16 + (lane / 4) * 2) * 2;
+}
+template <int ROWS> TSR_DEVICE int w4a16_zero_offset(int grp, int lane)
+{
+    return w4a16_stage_layout<ROWS>::z_offset + grp * 8 + lane / 4;
+}
+template <int ROWS, int BF16, int HAS_Z>
+TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp, int lane, uint32_t zlo[2], uint32_t zhi[2])
+{
+    return w4a16_group_params_at<BF16, HAS_Z>(st, w4a16_scale_offset<ROWS>(grp, lane), w4a16_zero_offset<ROWS>(grp, lane), gi, zlo, zhi);
+}
+
+/* The byte offsets in a stage buffer that a thread of a decode tile (the
+ * 16-row tile with one warp row, configurations 0 and 3, and the swapped
+ * 8-row tile, 6 and 13) reads every item, computed once per block: passed
+ * in, they are a register plus an immediate stage offset each; computed
+ * where they are used, ptxas redid the arithmetic every item (about 25
+ * instructions an item in configuration 3, 10 in 6; nvdisasm). w: its 16
+ * bytes of packed weight; x[kk]: the ldmatrix row address of k16 step kk
+ * (the swapped tile: of steps 2kk and 2kk+1); s, z: group 0's scales and zero
+ * points of its columns. */
+struct w4a16_decode_offsets {
+    int w, x[4], s, z;
+};
+/* SWAP: the swapped tile (ROWS 8) */
+template <int ROWS, int SWAP> TSR_DEVICE w4a16_decode_offsets w4a16_decode_offsets_of(int tid)
+{
+    const int warp = tid / 32, lane = tid % 32;
+    w4a16_decode_offsets o;
+    o.w = w4a16_stage_layout<ROWS>::b_offset + tid * 16;
+    o.s = w4a16_scale_offset<ROWS>(warp, lane);
+    o.z = w4a16_zero_offset<ROWS>(warp, lane);
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+        /* the 16-row tile: lanes 0-15 address rows 0-15 at chunk 2kk, lanes
+         * 16-31 at 2kk+1; the swapped one: lanes 8q..8q+7 token rows 0-7 of
+         * chunk 4kk+q (kk < 2) */
+        const int row = SWAP ? lane & 7 : lane & 15, ch = SWAP ? 4 * kk + (lane >> 3) : 2 * kk + (lane >> 4);
+        o.x[kk] = SWAP && kk >= 2 ? 0 : row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16;
+    }
+    return o;
+}
 
 /* Multiplies one stage: each warp its rows and column groups, four k16 steps. */
 template <int MB, int WM, int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st,
+TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_decode_offsets &ofs,
                                     float acc[MB / WM][2 * WM][4])
 {
+    /* the 16-row tile (MB 1) reads at the offsets computed once */
+    constexpr bool DECODE = MB == 1 && WM == 1;
     typedef w4a16_stage_layout<16 * MB> L;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm = w4a16_warp_m<WM>(warp), wn = w4a16_warp_n<WM>(warp);
     uint32_t words[WM][4], s[WM][2], zlo[WM][2], zhi[WM][2];
 #pragma unroll
     for (int g = 0; g < WM; g++) {
-        const uint4 bq = ld_shared<uint4>(st + L::b_offset + ((wn * WM + g) * 32 + lane) * 16);
+        const uint4 bq = ld_shared<uint4>(st + (DECODE ? ofs.w : L::b_offset + ((wn * WM + g) * 32 + lane) * 16));
         words[g][0] = bq.x;
         words[g][1] = bq.y;
         words[g][2] = bq.z;
@@ -263,7 +313,8 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
             const int gi = kk / 2;
 #pragma unroll
             for (int g = 0; g < WM; g++) {
-                const uint32_t s2 = w4a16_group_params<16 * MB, BF16, HAS_Z>(st, gi, wn * WM + g, lane, zlo[g], zhi[g]);
+                const uint32_t s2 = DECODE ? w4a16_group_params_at<BF16, HAS_Z>(st, ofs.s, ofs.z, gi, zlo[g], zhi[g])
+                                           : w4a16_group_params<16 * MB, BF16, HAS_Z>(st, gi, wn * WM + g, lane, zlo[g], zhi[g]);
                 s[g][0] = prmt(s2, 0, 0x1010); /* low half to both halves */
                 s[g][1] = prmt(s2, 0, 0x3232);
             }
@@ -277,7 +328,7 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
              * the four 8x8 matrices are exactly the A fragment a0..a7 */
             int row = (wm * (MB / WM) + mb) * 16 + (lane & 15), ch = 2 * kk + (lane >> 4);
             uint32_t a[4];
-            ldmatrix_x4(a, st + row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16);
+            ldmatrix_x4(a, st + (DECODE ? ofs.x[kk] : row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16));
 #pragma unroll
             for (int g = 0; g < WM; g++)
 #pragma unroll
@@ -310,11 +361,10 @@ TSR_DEVICE void w4a16_a_fragment(const uint32_t b[2][2], uint32_t a[4])
 }
 
 template <int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[4])
+TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_decode_offsets &ofs,
+                                            float acc[4])
 {
-    typedef w4a16_stage_layout<8> L;
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
+    const uint4 bq = ld_shared<uint4>(st + ofs.w);
     const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
     uint32_t zlo[2], zhi[2], x[4];
     /* The scale is applied after the mma, in fp32: the mma sums (v - z) * a
@@ -340,13 +390,9 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
                 }
             }
             /* column g's scale in the low half, column g+8's in the high */
-            sf = unpack_in<BF16>(w4a16_group_params<8, BF16, HAS_Z>(st, kk / 2, warp, lane, zlo, zhi));
+            sf = unpack_in<BF16>(w4a16_group_params_at<BF16, HAS_Z>(st, ofs.s, ofs.z, kk / 2, zlo, zhi));
         }
-        if (kk % 2 == 0) {
-            /* lanes 8q..8q+7 address token rows 0-7 of chunk 2kk+q */
-            const int row = lane & 7, ch = 2 * kk + (lane >> 3);
-            ldmatrix_x4(x, st + row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16);
-        }
+        if (kk % 2 == 0) ldmatrix_x4(x, st + ofs.x[kk / 2]);
         uint32_t b[2][2];
         dequant_word<BF16, 0>(words[kk], zlo, zhi, zlo, b);
         uint32_t a[4];
@@ -601,9 +647,10 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     uint32_t a_regs[SWAP == 2 ? 4 : 1][4];
     w4a16_loader ld = w4a16_make_loader<ROWS, HAS_Z>(p, m0, first, threadIdx.x);
     w4a16_zero_rows_past_m<ROWS, STAGES, ALIGN>(p, m0, smem, threadIdx.x);
-    /* the tile of the item computed, advanced by one each step: two divisions
-     * per block, none per item */
-    int nt = first / p.k_tiles, kt = first % p.k_tiles;
+    /* the column computed (two divisions per block, none per item) */
+    int nt = first / p.k_tiles;
+    const int kt0 = first % p.k_tiles;
+    const w4a16_decode_offsets dofs = w4a16_decode_offsets_of<ROWS, SWAP == 1>(threadIdx.x);
 
     /* Stages loaded ahead of the one computed: all but that one, and one
      * fewer for the warpgroup tiles, whose MMAs may still read the previous
@@ -693,26 +740,30 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
             }
             cp_async_commit();
         }
-        if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, acc[0][0]);
+        if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc[0][0]);
         else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
-        else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, acc);
+        else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc);
     };
-    int item = first, stage = 0;
+    /* The items of the column being computed still to come in this block's
+     * range: a countdown, the one per-item test of where the column ends
+     * (tracking the item's k-tile took ~6 more instructions an item) */
+    int item = first, stage = 0, left = min(last - first, p.k_tiles - kt0);
     while (item < last) {
         bool column_done = false;
         switch (stage) {
-/* stage S's item; a finished column leaves the switch for the epilogue */
+/* stage S's item; a finished column leaves the switch for the epilogue, and
+ * the stage to go on with is recorded then (not every item) */
 #define W4A16_STAGE_CASE(S)                                                         \
     case S:                                                                         \
         if constexpr (S < STAGES) {                                                 \
-            if (item >= last) break;                                                \
             run_item(w4a16_stage_tag<S>(), item);                                   \
-            stage = (S + 1) % STAGES;                                               \
             item++;                                                                 \
-            column_done = kt == p.k_tiles - 1 || item == last;                      \
-            if (column_done) break;                                                 \
+            if (--left == 0) {                                                      \
+                column_done = true;                                                 \
+                stage = (S + 1) % STAGES;                                           \
+                break;                                                              \
+            }                                                                       \
             fresh = 0;                                                              \
-            w4a16_next_tile(p, &nt, &kt);                                           \
         }                                                                           \
         [[fallthrough]];
             W4A16_STAGE_CASE(0)
@@ -732,7 +783,10 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
             w4a16_epilogue<ROWS, MBW, NJ, WM, BF16, SWAP>(p, nt, m0, acc, last_flag);
             if constexpr (SWAP != 2) w4a16_zero<MBW, NJ>(acc);
             fresh = 1;
-            w4a16_next_tile(p, &nt, &kt);
+            nt++; /* the next column starts at k-tile 0 */
+            left = min(last - item, p.k_tiles);
+        } else {
+            stage = 0; /* fell through the last stage's case */
         }
     }
     cp_async_wait<0>();
