@@ -101,6 +101,15 @@ say "w4a16 decode config 13 done"
 { lim 30 $b --dtype f16 --shape 128,128 --m 1 --dequant-from 0 &&
   lim 30 $b --dtype f16 --shape 8192,512 --m 1 --dequant-from 0 | grep -E '^\| w4a16 '; } >"$dest/w4a16_floor.md" 2>>"$log" || status=1
 say "w4a16 decode back to back and floor done"
+# blocks per SM at m = 1 (the rule in csrc/w4a16.c was measured in run 6 on
+# the 16-row tile, before the swapped one was the default): 2, 3 and 4 on the
+# 70B layers, each against 2 row by row
+for n in 2 3 4; do
+  TSR_W4A16_BLOCKS_PER_SM=$n lim 60 $b --dtype f16 --models 70b --m 1 --dequant-from 0 --json "$dest/w4a16_bpsm$n.json" >"$dest/w4a16_bpsm$n.md" 2>>"$log" || status=1
+done
+{ python3 perf/compare_runs.py "$dest/w4a16_bpsm2.json" "$dest/w4a16_bpsm3.json" &&
+  python3 perf/compare_runs.py "$dest/w4a16_bpsm2.json" "$dest/w4a16_bpsm4.json"; } >"$dest/w4a16_blocks_per_sm.md" 2>>"$log" || status=1
+say "w4a16 decode blocks per SM done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 # the warpgroup (wgmma) tiles forced, sm_90 only: 64 tokens (config 7) and
@@ -208,7 +217,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_decode_candidates w4a16_floor w4a16_b2b w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_decode_candidates w4a16_floor w4a16_b2b w4a16_blocks_per_sm w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"
