@@ -115,12 +115,13 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * computes 16*m_blocks rows; stages is the depth of the cp.async pipeline;
  * warps_m is how many of the 8 warps split the rows (1: each warp has 16
  * columns and every row; 2: 32 columns and half the rows, see the kernel's
- * warp grid). swap_ab = 1 (with m_blocks 1) is the 8-row decode tile: the
- * weights are the mma's A operand and the activations its B, so the mma's
- * 8-wide side carries the tokens and an m16n8k16 covers 16 columns of 8
- * tokens where the 16-row tile needs two for 16 tokens (half the mma, half
- * the ldmatrix, half the accumulators). swap_ab = 2 (sm_90a only) is the
- * warpgroup tile: the same roles on wgmma.m64nNk16, N = 16*m_blocks tokens
+ * warp grid). swap_ab = 1 is the swapped decode tile of 8 * m_blocks tokens
+ * (m_blocks 1 or 2): the weights are the mma's A operand and the
+ * activations its B, so the mma's 8-wide side carries the tokens and an
+ * m16n8k16 covers 16 columns of 8 tokens where the 16-row tile needs two for
+ * 16 tokens (half the mma, half the ldmatrix, half the accumulators); the
+ * scale is applied to the fp32 sums, not to the fp16 weights. swap_ab = 2
+ * (sm_90a only) is the warpgroup tile: the same roles on wgmma.m64nNk16, N = 16*m_blocks tokens
  * (64 or 128) read by the tensor cores from shared memory, 64 columns per
  * warpgroup (cuda/w4a16/). swap_ab = 3 (sm_90a only, 64, 128 or 256 tokens)
  * is that tile warp-specialised: a third warpgroup loads the stages while
@@ -133,8 +134,9 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid for
  * prefill), 9-12 (prefill candidates, not yet timed: 9 is row 8 with 8
  * stages, 6 loaded ahead instead of 2; run 15's profile found row 8 waiting
- * with no warp eligible 59% of the time) and 13 (row 6 with two items a
- * barrier, not yet timed) are used only when forced or tuned: the GPU
+ * with no warp eligible 59% of the time), 13 (row 6 with two items a
+ * barrier, not yet timed) and 14 (the swapped tile with 16 tokens, for
+ * 8 < m <= 16, not yet timed) are used only when forced or tuned: the GPU
  * benchmark compares them with rows 0, 4, 6 and 8. Rows 7-12 run on sm_90
  * alone (tsr_w4a16_config_supported), where the heuristic takes 7 and 8
  * from m = 33. To add a configuration, add a line here: the kernel file
@@ -153,8 +155,9 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
     X(10, 8, 6, 1, 3, 1)     \
     X(11, 16, 5, 1, 3, 1)    \
     X(12, 4, 7, 1, 3, 1)     \
-    X(13, 1, 8, 1, 1, 2)
-#define TSR_W4A16_CONFIG_COUNT 14
+    X(13, 1, 8, 1, 1, 2)     \
+    X(14, 2, 8, 1, 1, 1)
+#define TSR_W4A16_CONFIG_COUNT 15
 /* swap_ab of the warpgroup (wgmma) tiles, and of the warp-specialised one */
 #define TSR_W4A16_SWAP_WGMMA 2
 #define TSR_W4A16_SWAP_WGMMA_WS 3
@@ -172,7 +175,7 @@ typedef struct tsr_w4a16_config {
 } tsr_w4a16_config_t;
 
 /* Rows of activations (tokens) one block computes. */
-TSR_HD int tsr_w4a16_tile_rows(int m_blocks, int swap_ab) { return swap_ab == 1 ? 8 : 16 * m_blocks; }
+TSR_HD int tsr_w4a16_tile_rows(int m_blocks, int swap_ab) { return swap_ab == 1 ? 8 * m_blocks : 16 * m_blocks; }
 
 /* Shared memory of one pipeline stage: A rows, the weight tile, two groups of
  * scales (a 64-row tile spans two groups when group_size is 32) and zeros. */

@@ -87,8 +87,12 @@ say "w4a16 decode config 0 done"
 # the 8-row decode tile with two items a block barrier (13, not yet timed)
 # against the default rows (6 at m <= 8), row by row
 lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 13 --dequant-from 0 --json "$dest/w4a16_cfg13.json" >"$dest/w4a16_cfg13.md" 2>>"$log" || status=1
-python3 perf/compare_runs.py "$dest/w4a16_f16.json" "$dest/w4a16_cfg13.json" >"$dest/w4a16_decode_candidates.md" 2>>"$log" || status=1
-say "w4a16 decode config 13 done"
+# the 16-token swapped tile (14, not yet timed) at m = 16 against the
+# default rows there (3 on sm_90, 0 on sm_80)
+lim 120 $b --dtype f16 --models 70b,8b --m 16 --config 14 --dequant-from 0 --json "$dest/w4a16_cfg14.json" >"$dest/w4a16_cfg14.md" 2>>"$log" || status=1
+{ python3 perf/compare_runs.py "$dest/w4a16_f16.json" "$dest/w4a16_cfg13.json" &&
+  python3 perf/compare_runs.py "$dest/w4a16_f16.json" "$dest/w4a16_cfg14.json"; } >"$dest/w4a16_decode_candidates.md" 2>>"$log" || status=1
+say "w4a16 decode configs 13 and 14 done"
 # decode back to back (20 calls between two events, as a decode loop or a
 # graph runs them) beside the usual one call between events, and back to
 # back with programmatic dependent launch (--pdl: "b2b-pdl" rows): the 70B
@@ -217,7 +221,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_decode_candidates w4a16_floor w4a16_b2b w4a16_blocks_per_sm w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_cfg14 w4a16_decode_candidates w4a16_floor w4a16_b2b w4a16_blocks_per_sm w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"

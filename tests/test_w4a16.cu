@@ -325,6 +325,13 @@ static void test_every_config(void **state)
          * blocks within each slice, a partial last slice and tile */
         const gemm_case d = {TSR_W4A16_FORMAT_AWQ, 150 + id, 352, 120, 64, 1, 0, id % 2 ? TSR_DTYPE_F16 : TSR_DTYPE_BF16, 0};
         run_case(d);
+        /* the swapped tiles at 13 tokens, columns split over blocks: the
+         * 8-token tiles in two row slices (the second 5 rows), the 16-token
+         * one in one whose second fragment holds 5 */
+        if (swap_of[id] == 1) {
+            const gemm_case f = {TSR_W4A16_FORMAT_GPTQ, 13, 512, 264, 128, 1, 0, id % 2 ? TSR_DTYPE_BF16 : TSR_DTYPE_F16, 1};
+            run_case(f);
+        }
         /* the warp-specialised tiles and those with two items a barrier: a
          * long k (17 k-tiles, an odd count) over several row slices (the
          * last partial), so that every block runs more items than it has

@@ -269,7 +269,7 @@ TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp,
 struct w4a16_decode_offsets {
     int w, x[4], s, z;
 };
-/* SWAP: the swapped tile (ROWS 8) */
+/* SWAP: the swapped tile (ROWS 8 or 16 tokens) */
 template <int ROWS, int SWAP> TSR_DEVICE w4a16_decode_offsets w4a16_decode_offsets_of(int tid)
 {
     const int warp = tid / 32, lane = tid % 32;
@@ -280,10 +280,13 @@ template <int ROWS, int SWAP> TSR_DEVICE w4a16_decode_offsets w4a16_decode_offse
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
         /* the 16-row tile: lanes 0-15 address rows 0-15 at chunk 2kk, lanes
-         * 16-31 at 2kk+1; the swapped one: lanes 8q..8q+7 token rows 0-7 of
-         * chunk 4kk+q (kk < 2) */
-        const int row = SWAP ? lane & 7 : lane & 15, ch = SWAP ? 4 * kk + (lane >> 3) : 2 * kk + (lane >> 4);
-        o.x[kk] = SWAP && kk >= 2 ? 0 : row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16;
+         * 16-31 at 2kk+1; the swapped one with 8 tokens: lanes 8q..8q+7
+         * token rows 0-7 of chunk 4kk+q (kk < 2); with 16: lanes 8q..8q+7
+         * token rows 8(q/2)..8(q/2)+7 of chunk 2kk+q%2 */
+        const int q = lane >> 3;
+        const int row = !SWAP ? lane & 15 : ROWS == 8 ? lane & 7 : (q >> 1) * 8 + (lane & 7);
+        const int ch = !SWAP ? 2 * kk + (lane >> 4) : ROWS == 8 ? 4 * kk + q : 2 * kk + (q & 1);
+        o.x[kk] = SWAP && ROWS == 8 && kk >= 2 ? 0 : row * 128 + tsr_swizzle_chunk(row, ch, 8) * 16;
     }
     return o;
 }
@@ -360,49 +363,83 @@ TSR_DEVICE void w4a16_a_fragment(const uint32_t b[2][2], uint32_t a[4])
     a[3] = b[1][1];
 }
 
-template <int BF16, int HAS_Z>
+template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
+{
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int c = 0; c < C; c++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) acc[r][c][e] = 0.f;
+}
+
+/* NT: the tile's n8 fragments of tokens, 1 (8 tokens, configurations 6
+ * and 13) or 2 (16 tokens, configuration 14: the same weights' fragments
+ * feed twice the MMAs, so 9-16 tokens cost about what 8 do, where the
+ * 16-row tile dequantises each weight into the B operand of two MMAs as
+ * well but reads 16-row A fragments and scales the weights in fp16). */
+template <int NT, int BF16, int HAS_Z>
 TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_decode_offsets &ofs,
-                                            float acc[4])
+                                            float acc[NT][4])
 {
     const uint4 bq = ld_shared<uint4>(st + ofs.w);
     const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
     uint32_t zlo[2], zhi[2], x[4];
     /* The scale is applied after the mma, in fp32: the mma sums (v - z) * a
      * for one group into t, and acc += t * s once per group; that is 4 FFMA a
-     * group where scaling the weights took 16 HMUL2 a k-tile, and the
-     * products are no longer rounded to 16 bits first. Two such sums, of the
-     * even and the odd k16 steps: an MMA waits for the one before it into
-     * the same registers, so one sum made the item's four MMAs a chain of
-     * four, two make two chains of two (session 12, not yet timed; run 15's
-     * profile of this tile: "wait", a fixed-latency dependency, the largest
-     * stall, 2.06 cycles of every 7.75 between a warp's instructions), for
-     * 4 FADD an item. */
-    float t[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+     * group and fragment where scaling the weights took 16 HMUL2 a k-tile,
+     * and the products are no longer rounded to 16 bits first. With one
+     * fragment, two such sums, of the even and the odd k16 steps: an MMA
+     * waits for the one before it into the same registers, so one sum made
+     * the item's four MMAs a chain of four, two make two chains of two
+     * (session 12, not yet timed; run 15's profile of this tile: "wait", a
+     * fixed-latency dependency, the largest stall, 2.06 cycles of every 7.75
+     * between a warp's instructions), for 4 FADD an item. With two
+     * fragments their two sums are already two chains. */
+    constexpr int CHAINS = NT == 1 ? 2 : 1;
+    float t[CHAINS][NT][4];
+    w4a16_zero<CHAINS, NT>(t);
     float2 sf = make_float2(0.f, 0.f);
+    /* acc += (the chains' sum) * the group's scales, and the sums restart */
+    auto apply_scale = [&](bool restart) {
+#pragma unroll
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                float sum = t[0][j][e];
+#pragma unroll
+                for (int c = 1; c < CHAINS; c++) sum += t[c][j][e];
+                acc[j][e] += sum * (e < 2 ? sf.x : sf.y);
+                if (restart)
+#pragma unroll
+                    for (int c = 0; c < CHAINS; c++) t[c][j][e] = 0.f;
+            }
+    };
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
         if (kk == 0 || (kk == 2 && p.group_size == 32)) {
-            if (kk == 2) { /* group 0 of a two-group k-tile is done */
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    acc[e] += (t[0][e] + t[1][e]) * (e < 2 ? sf.x : sf.y);
-                    t[0][e] = t[1][e] = 0.f;
-                }
-            }
+            if (kk == 2) apply_scale(true); /* group 0 of a two-group k-tile is done */
             /* column g's scale in the low half, column g+8's in the high */
             sf = unpack_in<BF16>(w4a16_group_params_at<BF16, HAS_Z>(st, ofs.s, ofs.z, kk / 2, zlo, zhi));
         }
-        if (kk % 2 == 0) ldmatrix_x4(x, st + ofs.x[kk / 2]);
+        /* one fragment: one ldmatrix.x4 for two k16 steps (registers 2i,
+         * 2i+1 for step 2(kk/2)+i); two: one a step (registers 2j, 2j+1 for
+         * fragment j) */
+        if (NT == 2 || kk % 2 == 0) ldmatrix_x4(x, st + ofs.x[NT == 2 ? kk : kk / 2]);
         uint32_t b[2][2];
         dequant_word<BF16, 0>(words[kk], zlo, zhi, zlo, b);
         uint32_t a[4];
         w4a16_a_fragment(b, a);
-        const uint32_t xb[2] = {x[(kk % 2) * 2], x[(kk % 2) * 2 + 1]};
-        if (BF16) mma_m16n8k16_bf16(t[kk % 2], a, xb);
-        else mma_m16n8k16_f16(t[kk % 2], a, xb);
-    }
 #pragma unroll
-    for (int e = 0; e < 4; e++) acc[e] += (t[0][e] + t[1][e]) * (e < 2 ? sf.x : sf.y);
+        for (int j = 0; j < NT; j++) {
+            const int r = NT == 1 ? (kk % 2) * 2 : 2 * j;
+            const uint32_t xb[2] = {x[r], x[r + 1]};
+            float *d = t[CHAINS == 2 ? kk % 2 : 0][j];
+            if (BF16) mma_m16n8k16_bf16(d, a, xb);
+            else mma_m16n8k16_f16(d, a, xb);
+        }
+    }
+    apply_scale(false);
 }
 
 /* A stage buffer's index as a type, so that the kernel's item code (a
@@ -476,16 +513,6 @@ TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, cons
         wgmma_m64k16_rs<16 * MB, BF16>(&acc[0][0], a[kk], wgmma_desc_k_major_sw128(st_u32 + 32 * kk), kk > 0 || !fresh);
         wgmma_commit();
     }
-}
-
-template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
-{
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int c = 0; c < C; c++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) acc[r][c][e] = 0.f;
 }
 
 /* Where block `b` leaves its partial sum of column `col`: two slots per block,
@@ -614,21 +641,21 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
  * pipelining it spilled 4-12 bytes, and ran as fast as before in run 15;
  * with the epilogue written once it fits in 125-128 without spilling). */
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-#define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((swap) == 2 ? ((mb) == 4 ? 2 : 1) : (mb) == 1 ? 4 : (wm) == 2 ? 2 : 1)
+#define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((swap) == 2 ? ((mb) == 4 ? 2 : 1) : (mb) == 1 || (swap) == 1 ? 4 : (wm) == 2 ? 2 : 1)
 #else
-#define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((mb) == 1 ? 4 : 1)
+#define TSR_W4A16_MIN_BLOCKS(mb, wm, swap) ((mb) == 1 || (swap) == 1 ? 4 : 1)
 #endif
 
 template <int MB, int WM, int STAGES, int BF16, int HAS_Z, int SWAP, int IPB>
 __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM, SWAP)) w4a16_gemm_kernel(tsr_w4a16_launch_args_t p)
 {
     static_assert(MB % WM == 0 && 8 % WM == 0, "the warp grid must divide the tile");
-    static_assert(SWAP != 1 || (MB == 1 && WM == 1), "the swapped tile is the 8-row decode tile");
+    static_assert(SWAP != 1 || ((MB == 1 || MB == 2) && WM == 1), "the swapped tile is the 8- or 16-token decode tile");
     static_assert(SWAP != 2 || ((MB == 4 || MB == 8) && WM == 1), "the warpgroup tile has 64 or 128 tokens");
     static_assert(IPB == 1 || (IPB == 2 && SWAP != 2 && STAGES % 2 == 0), "two items a barrier: 8-warp mma.sync tiles, even stages");
-    constexpr int ROWS = SWAP == 1 ? 8 : 16 * MB, ALIGN = SWAP == 2 ? 1024 : 16;
+    constexpr int ROWS = SWAP == 1 ? 8 * MB : 16 * MB, ALIGN = SWAP == 2 ? 1024 : 16;
     /* a warp's accumulator fragments */
-    constexpr int MBW = SWAP ? 1 : MB / WM, NJ = SWAP == 1 ? 1 : SWAP == 2 ? 2 * MB : 2 * WM;
+    constexpr int MBW = SWAP ? 1 : MB / WM, NJ = SWAP == 1 ? MB : SWAP == 2 ? 2 * MB : 2 * WM;
     typedef w4a16_stage_layout<ROWS, ALIGN> L;
     TSR_DYNAMIC_SMEM(unsigned char, smem_raw);
     TSR_STATIC_SMEM(int, last_flag, 1);
@@ -740,7 +767,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
             }
             cp_async_commit();
         }
-        if constexpr (SWAP == 1) w4a16_compute_stage_swapped<BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc[0][0]);
+        if constexpr (SWAP == 1) w4a16_compute_stage_swapped<MB, BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc[0]);
         else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
         else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc);
     };
