@@ -101,6 +101,15 @@ TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int 
     return ld;
 }
 
+/* The (n-tile, k-tile) after (*nt, *kt) in item order. */
+TSR_DEVICE void w4a16_next_tile(const tsr_w4a16_launch_args_t &p, int *nt, int *kt)
+{
+    if (++*kt == p.k_tiles) {
+        *kt = 0;
+        ++*nt;
+    }
+}
+
 /* What w4a16_load_stage copies: all of the item, or (the prologue of a
  * programmatic launch) the packed weight's part first and the activations,
  * which the kernel before may still be writing, after griddep_wait. */
@@ -111,7 +120,7 @@ TSR_DEVICE w4a16_loader w4a16_make_loader(const tsr_w4a16_launch_args_t &p, int 
 /* Issues the cp.async copies of the loader's item into stage buffer `st`
  * (ROWS activation rows: 8 or 16 for decode, 32..128). */
 template <int ROWS, int HAS_Z, int THREADS = TSR_W4A16_THREADS, int WHAT = TSR_W4A16_LOAD_ALL>
-TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_loader &ld, unsigned char *st, int tid)
+TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, w4a16_loader *ld, unsigned char *st, int tid)
 {
     typedef w4a16_stage_layout<ROWS> L;
     static_assert(THREADS % 64 == 0, "rounds of a multiple of 8 rows keep each thread's swizzle slot");
@@ -121,13 +130,13 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * zero-filled without being read. */
     constexpr int A_CHUNKS = ROWS * 8, ROWS_PER_ROUND = THREADS / 8;
     if (ROWS > 16 && (WHAT & TSR_W4A16_LOAD_A)) {
-        const bool ok = ld.col < p.k;
+        const bool ok = ld->col < p.k;
 #pragma unroll
         for (int i = 0; i < (A_CHUNKS + THREADS - 1) / THREADS; i++) {
             if (A_CHUNKS % THREADS != 0 && tid + i * THREADS >= A_CHUNKS) break;
-            if (ld.row0 + i * ROWS_PER_ROUND >= p.m) break; /* and every later round's row too */
-            const void *src = ok ? ld.a + (size_t)i * ROWS_PER_ROUND * p.k * 2 : p.a;
-            cp_async_16_zfill(st + ld.smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
+            if (ld->row0 + i * ROWS_PER_ROUND >= p.m) break; /* and every later round's row too */
+            const void *src = ok ? ld->a + (size_t)i * ROWS_PER_ROUND * p.k * 2 : p.a;
+            cp_async_16_zfill(st + ld->smem_a0 + i * ROWS_PER_ROUND * 128, src, ok ? 16 : 0);
         }
     }
     /* Weights: the tile is 4096 contiguous bytes, tiles in item order;
@@ -135,7 +144,7 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
 #pragma unroll
     for (int j = 0; j < TSR_W4A16_TILE_WORDS / 4 / THREADS; j++)
         if (WHAT & TSR_W4A16_LOAD_PACKED)
-            cp_async_16_zfill(st + L::b_offset + (tid + j * THREADS) * 16, ld.w + j * THREADS * 4, 16);
+            cp_async_16_zfill(st + L::b_offset + (tid + j * THREADS) * 16, ld->w + j * THREADS * 4, 16);
     /* The rest is a few warps' work, each behind a branch the other warps skip
      * (spread over all warps these copies were ~35 instructions every warp
      * issued, mostly predicated off), and on different warps: a block's warp w
@@ -143,32 +152,35 @@ TSR_DEVICE void w4a16_load_stage(const tsr_w4a16_launch_args_t &p, const w4a16_l
      * scheduler the block's slowest. Warp 0: the activations of the 16-row
      * decode tile (ROWS/4 rounds of 4 rows; decode has few rows below m); warp 1:
      * the scales of the one or two groups this k-tile touches; warp 2: their
-     * zeros. Who does what is decided once (ld.role): the threads with
+     * zeros. Who does what is decided once (ld->role): the threads with
      * nothing more to copy skip it all with one test (the per-item tests of
      * warp, lane and group size were ~7 instructions for every warp). */
-    if (!ld.role) return;
+    if (!ld->role) return;
     const int lane = tid & 31;
-    if (ROWS <= 16 && ld.role == TSR_W4A16_COPIES_A) {
-        if (!(WHAT & TSR_W4A16_LOAD_A)) return;
-        const int r = lane >> 3, ch = lane & 7;
-        const bool in_k = ld.col + ld.kt * TSR_W4A16_TILE_K < p.k; /* ld.a and ld.col are at k-tile 0 here */
-        const unsigned char *const a = ld.a + ld.kt * (TSR_W4A16_TILE_K * 2);
+    if (ROWS <= 16 && ld->role == TSR_W4A16_COPIES_A) {
+        if (WHAT & TSR_W4A16_LOAD_A) {
+            const int r = lane >> 3, ch = lane & 7;
+            const bool in_k = ld->col + ld->kt * TSR_W4A16_TILE_K < p.k; /* ld->a and ld->col are at k-tile 0 here */
+            const unsigned char *const a = ld->a + ld->kt * (TSR_W4A16_TILE_K * 2);
 #pragma unroll
-        for (int i = 0; i < ROWS / 4; i++) {
-            if (ld.row0 + 4 * i >= p.m) break;
-            const void *src = in_k ? a + (size_t)i * 4 * p.k * 2 : p.a;
-            cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, in_k ? 16 : 0);
+            for (int i = 0; i < ROWS / 4; i++) {
+                if (ld->row0 + 4 * i >= p.m) break;
+                const void *src = in_k ? a + (size_t)i * 4 * p.k * 2 : p.a;
+                cp_async_16_zfill(st + (r + 4 * i) * 128 + tsr_swizzle_chunk(r + 4 * i, ch, 8) * 16, src, in_k ? 16 : 0);
+            }
         }
-    } else if (!(WHAT & TSR_W4A16_LOAD_PACKED)) {
-        return;
-    } else if (ld.role == TSR_W4A16_COPIES_S) {
-        const int g0 = tsr_w4a16_group_of_row(ld.kt * TSR_W4A16_TILE_K, p.group_shift, p.group_size);
-        cp_async_16_zfill(st + L::s_offset + lane * 16, ld.scale + ((size_t)g0 * p.n_padded + ld.nt * TSR_W4A16_TILE_N) * 2, 16);
-    } else if (HAS_Z && ld.role == TSR_W4A16_COPIES_Z) {
-        const int g0 = tsr_w4a16_group_of_row(ld.kt * TSR_W4A16_TILE_K, p.group_shift, p.group_size);
-        const unsigned char *src = p.zeros + (size_t)(g0 + lane / 4) * (p.n_padded / 2) + ld.nt * (TSR_W4A16_TILE_N / 2) + (lane % 4) * 16;
+    } else if ((WHAT & TSR_W4A16_LOAD_PACKED) && ld->role == TSR_W4A16_COPIES_S) {
+        const int g0 = tsr_w4a16_group_of_row(ld->kt * TSR_W4A16_TILE_K, p.group_shift, p.group_size);
+        cp_async_16_zfill(st + L::s_offset + lane * 16, ld->scale + ((size_t)g0 * p.n_padded + ld->nt * TSR_W4A16_TILE_N) * 2, 16);
+    } else if ((WHAT & TSR_W4A16_LOAD_PACKED) && HAS_Z && ld->role == TSR_W4A16_COPIES_Z) {
+        const int g0 = tsr_w4a16_group_of_row(ld->kt * TSR_W4A16_TILE_K, p.group_shift, p.group_size);
+        const unsigned char *src = p.zeros + (size_t)(g0 + lane / 4) * (p.n_padded / 2) + ld->nt * (TSR_W4A16_TILE_N / 2) + (lane % 4) * 16;
         cp_async_16_zfill(st + L::z_offset + lane * 16, src, 16);
     }
+    /* the decode tiles' next item: only the threads with a role track it,
+     * here, behind the branch the others skip (~9 instructions an item
+     * fewer for them; w4a16_loader_next moves the rest) */
+    if (ROWS <= 16) w4a16_next_tile(p, &ld->nt, &ld->kt);
 }
 
 /* Rows of the block's row slice past m, zeroed in every stage buffer once:
@@ -188,22 +200,15 @@ TSR_DEVICE void w4a16_zero_rows_past_m(const tsr_w4a16_launch_args_t &p, int m0,
     }
 }
 
-/* The (n-tile, k-tile) after (*nt, *kt) in item order. */
-TSR_DEVICE void w4a16_next_tile(const tsr_w4a16_launch_args_t &p, int *nt, int *kt)
-{
-    if (++*kt == p.k_tiles) {
-        *kt = 0;
-        ++*nt;
-    }
-}
-
 /* The loader to the item after (nt, kt): its pointers follow the tile, the
- * activation chunk (ROWS > 16) back to k-tile 0 when a new n-tile starts. */
+ * activation chunk (ROWS > 16) back to k-tile 0 when a new n-tile starts. In
+ * the decode tiles (nt, kt) moves in w4a16_load_stage instead, behind the
+ * branch that the threads with nothing to copy but weights skip. */
 template <int ROWS> TSR_DEVICE void w4a16_loader_next(const tsr_w4a16_launch_args_t &p, w4a16_loader *ld)
 {
     ld->w += TSR_W4A16_TILE_WORDS;
-    w4a16_next_tile(p, &ld->nt, &ld->kt);
     if constexpr (ROWS > 16) {
+        w4a16_next_tile(p, &ld->nt, &ld->kt);
         const int back = ld->kt == 0 ? p.k_tiles - 1 : -1; /* k-tiles to step back */
         ld->a -= (ptrdiff_t)back * TSR_W4A16_TILE_K * 2;
         ld->col -= back * TSR_W4A16_TILE_K;
@@ -704,7 +709,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 #pragma unroll 1
         for (int s = 0; s < AHEAD; s++) {
             if (first + s < last) {
-                w4a16_load_stage<ROWS, HAS_Z, TSR_W4A16_THREADS, TSR_W4A16_LOAD_PACKED>(p, ld, smem + s * L::bytes, threadIdx.x);
+                w4a16_load_stage<ROWS, HAS_Z, TSR_W4A16_THREADS, TSR_W4A16_LOAD_PACKED>(p, &ld, smem + s * L::bytes, threadIdx.x);
                 w4a16_loader_next<ROWS>(p, &ld);
             }
         }
@@ -713,7 +718,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 #pragma unroll 1
         for (int s = 0; s < AHEAD; s++) {
             if (first + s < last) {
-                w4a16_load_stage<ROWS, HAS_Z, TSR_W4A16_THREADS, TSR_W4A16_LOAD_A>(p, ld, smem + s * L::bytes, threadIdx.x);
+                w4a16_load_stage<ROWS, HAS_Z, TSR_W4A16_THREADS, TSR_W4A16_LOAD_A>(p, &ld, smem + s * L::bytes, threadIdx.x);
                 w4a16_loader_next<ROWS>(p, &ld);
             }
             if ((s + 1) % IPB == 0) cp_async_commit();
@@ -722,7 +727,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 #pragma unroll
         for (int s = 0; s < AHEAD; s++) {
             if (first + s < last) {
-                w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + s * L::bytes, threadIdx.x);
+                w4a16_load_stage<ROWS, HAS_Z>(p, &ld, smem + s * L::bytes, threadIdx.x);
                 w4a16_loader_next<ROWS>(p, &ld);
             }
             if ((s + 1) % IPB == 0) cp_async_commit();
@@ -761,7 +766,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
 #pragma unroll
             for (int j = 0; j < IPB; j++) {
                 if (item + AHEAD + j < last) {
-                    w4a16_load_stage<ROWS, HAS_Z>(p, ld, smem + ((s + AHEAD + j) % STAGES) * L::bytes, threadIdx.x);
+                    w4a16_load_stage<ROWS, HAS_Z>(p, &ld, smem + ((s + AHEAD + j) % STAGES) * L::bytes, threadIdx.x);
                     w4a16_loader_next<ROWS>(p, &ld);
                 }
             }
@@ -866,7 +871,7 @@ TSR_DEVICE void w4a16_ws_load(const tsr_w4a16_launch_args_t &p, int m0, int firs
          * j - 1, where the computing warps wait for FULL(j), so AHEAD <=
          * STAGES - 2 or neither side moves. */
         if (i >= STAGES) named_barrier_sync(TSR_W4A16_WS_EMPTY(s, STAGES), TSR_W4A16_WS_THREADS);
-        w4a16_load_stage<ROWS, HAS_Z, LOADERS>(p, ld, smem + s * L::bytes, tid);
+        w4a16_load_stage<ROWS, HAS_Z, LOADERS>(p, &ld, smem + s * L::bytes, tid);
         w4a16_loader_next<ROWS>(p, &ld);
         cp_async_commit();
         if (i >= AHEAD) { /* item i - AHEAD, the oldest not yet handed over */
