@@ -112,25 +112,25 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
 
 /* ---- kernel configurations: the dispatch table ------------------------------
  * X(id, m_blocks, stages, warps_m, swap_ab, items_per_barrier): a block
- * computes 16*m_blocks rows; stages is the depth of the cp.async pipeline;
- * warps_m is how many of the 8 warps split the rows (1: each warp has 16
- * columns and every row; 2: 32 columns and half the rows, see the kernel's
- * warp grid). swap_ab = 1 is the swapped decode tile of 8 * m_blocks tokens
- * (m_blocks 1 or 2): the weights are the mma's A operand and the
- * activations its B, so the mma's 8-wide side carries the tokens and an
- * m16n8k16 covers 16 columns of 8 tokens where the 16-row tile needs two for
- * 16 tokens (half the mma, half the ldmatrix, half the accumulators); the
- * scale is applied to the fp32 sums, not to the fp16 weights. swap_ab = 2
- * (sm_90a only) is the warpgroup tile: the same roles on wgmma.m64nNk16, N = 16*m_blocks tokens
- * (64 or 128) read by the tensor cores from shared memory, 64 columns per
- * warpgroup (cuda/w4a16/). swap_ab = 3 (sm_90a only, 64, 128 or 256 tokens)
- * is that tile warp-specialised: a third warpgroup loads the stages while
- * the two others only dequantise and multiply, handing stages over through
- * named barriers (at most 7 stages); with 256 tokens (m64n256k16) each weight
- * dequantised feeds twice the MMA work. items_per_barrier = 2 (8-warp tiles
- * other than the warpgroup ones) waits and loads for two items at each
- * block barrier instead of one: run 15's decode profile had a warp stalled
- * at the barrier 1.01 of every 7.7 cycles.
+ * computes 16*m_blocks rows (the swapped decode tile 8*m_blocks); stages is
+ * the depth of the cp.async pipeline; warps_m is how many of the 8 warps split
+ * the rows (1: each warp has 16 columns and every row; 2: 32 columns and half
+ * the rows, see the kernel's warp grid). swap_ab = 1 is the swapped decode
+ * tile of 8 * m_blocks tokens (m_blocks 1 or 2): the weights are the mma's A
+ * operand and the activations its B, so the mma's 8-wide side carries the
+ * tokens and an m16n8k16 covers 16 columns of 8 tokens where the 16-row tile
+ * needs two for 16 tokens (half the mma, half the ldmatrix, half the
+ * accumulators); the scale is applied to the fp32 sums, not to the fp16
+ * weights. swap_ab = 2 (sm_90a only) is the warpgroup tile: the same roles on
+ * wgmma.m64nNk16, N = 16*m_blocks tokens (64 or 128) read by the tensor cores
+ * from shared memory, 64 columns per warpgroup (cuda/w4a16/). swap_ab = 3
+ * (sm_90a only, 64, 128 or 256 tokens) is that tile warp-specialised: a third
+ * warpgroup loads the stages while the two others only dequantise and
+ * multiply, handing stages over through named barriers (at most 7 stages);
+ * with 256 tokens (m64n256k16) each weight dequantised feeds twice the MMA
+ * work. items_per_barrier = 2 (8-warp tiles other than the warpgroup ones)
+ * waits and loads for two items at each block barrier instead of one: run 15's
+ * decode profile had a warp stalled at the barrier 1.01 of every 7.7 cycles.
  * Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid for
  * prefill), 9-12 (prefill candidates, not yet timed: 9 is row 8 with 8
  * stages, 6 loaded ahead instead of 2; run 15's profile found row 8 waiting

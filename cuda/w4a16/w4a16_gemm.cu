@@ -264,13 +264,13 @@ TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp,
 
 /* The byte offsets in a stage buffer that a thread of a decode tile (the
  * 16-row tile with one warp row, configurations 0 and 3, and the swapped
- * 8-row tile, 6 and 13) reads every item, computed once per block: passed
- * in, they are a register plus an immediate stage offset each; computed
- * where they are used, ptxas redid the arithmetic every item (about 25
- * instructions an item in configuration 3, 10 in 6; nvdisasm). w: its 16
- * bytes of packed weight; x[kk]: the ldmatrix row address of k16 step kk
- * (the swapped tile: of steps 2kk and 2kk+1); s, z: group 0's scales and zero
- * points of its columns. */
+ * tiles, 6 and 13 with 8 tokens, 14 with 16) reads every item, computed once
+ * per block: passed in, they are a register plus an immediate stage offset
+ * each; computed where they are used, ptxas redid the arithmetic every item
+ * (about 25 instructions an item in configuration 3, 10 in 6; nvdisasm). w:
+ * its 16 bytes of packed weight; x[kk]: the ldmatrix row address of k16 step
+ * kk (the 8-token swapped tile: of steps 2kk and 2kk+1); s, z: group 0's
+ * scales and zero points of its columns. */
 struct w4a16_decode_offsets {
     int w, x[4], s, z;
 };
@@ -638,8 +638,9 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
 }
 
 /* Blocks per SM the launch bounds ask for, the way the CUDA programming guide
- * sets per-architecture bounds: four for the decode tile (16 rows: 64
- * registers; the shared memory of 8 stages fits four blocks), two for the 2x4
+ * sets per-architecture bounds: four for the decode tiles (16 rows, and the
+ * swapped ones of 8 and 16 tokens: 64 registers; the shared memory of 8
+ * stages fits four blocks), two for the 2x4
  * warp grid where it fits in 128 registers without spilling (sm_90; on sm_80
  * the bf16 variant would spill 8 bytes), and two for the 64-token warpgroup
  * tile (128 registers; it took 131-136 unbounded, one block an SM; with the
