@@ -488,15 +488,21 @@ template <int S> constexpr int w4a16_stage_of(w4a16_stage_tag<S>) { return S; }
  * after the next barrier) and waits for every group before its epilogue reads
  * acc. */
 template <int MB, int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, float acc[2 * MB][4],
-                                          uint32_t a[4][4], int fresh)
+TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_decode_offsets *ofs,
+                                          float acc[2 * MB][4], uint32_t a[4][4], int fresh)
 {
     typedef w4a16_stage_layout<16 * MB, 1024> L;
     /* w4a16_group_params reads the 16-byte-stride layout: only the stride differs */
     static_assert(L::s_offset == w4a16_stage_layout<16 * MB>::s_offset && L::z_offset == w4a16_stage_layout<16 * MB>::z_offset,
                   "the stage's sections sit at the same offsets for any stride");
+    /* the thread's offsets computed once (ofs), or here (NULL: the
+     * warp-specialised tile, whose computing warps spill 4 bytes more when
+     * they hold them) */
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const uint4 bq = ld_shared<uint4>(st + L::b_offset + (warp * 32 + lane) * 16);
+    const int w_ofs = ofs ? ofs->w : L::b_offset + (warp * 32 + lane) * 16;
+    const int s_ofs = ofs ? ofs->s : w4a16_scale_offset<16 * MB>(warp, lane);
+    const int z_ofs = ofs ? ofs->z : w4a16_zero_offset<16 * MB>(warp, lane);
+    const uint4 bq = ld_shared<uint4>(st + w_ofs);
     const uint32_t words[4] = {bq.x, bq.y, bq.z, bq.w};
     const uint32_t st_u32 = smem_u32(st);
     /* steps 0-1 and 2-3: the same group but for 32-wide groups */
@@ -504,7 +510,7 @@ TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, cons
 #pragma unroll
     for (int h = 0; h < 2; h++) {
         const int gi = h == 1 && p.group_size == 32 ? 1 : 0;
-        const uint32_t s2 = w4a16_group_params<16 * MB, BF16, HAS_Z>(st, gi, warp, lane, zl[h], zh[h]);
+        const uint32_t s2 = w4a16_group_params_at<BF16, HAS_Z>(st, s_ofs, z_ofs, gi, zl[h], zh[h]);
         sc[h][0] = prmt(s2, 0, 0x1010); /* column g's scale in both halves */
         sc[h][1] = prmt(s2, 0, 0x3232); /* column g+8's */
     }
@@ -774,7 +780,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
             cp_async_commit();
         }
         if constexpr (SWAP == 1) w4a16_compute_stage_swapped<MB, BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc[0]);
-        else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
+        else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, &dofs, acc[0], a_regs, fresh);
         else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc);
     };
     /* The items of the column being computed still to come in this block's
@@ -932,7 +938,7 @@ __global__ void __launch_bounds__(TSR_W4A16_WS_THREADS, MB == 4 ? 2 : 1) w4a16_g
     int fresh = 1, nt = first / p.k_tiles, kt = first % p.k_tiles, s = 0;
     for (int item = first; item < last; item++) {
         named_barrier_sync(TSR_W4A16_WS_FULL(s), TSR_W4A16_WS_THREADS);
-        w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, acc[0], a_regs, fresh);
+        w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, NULL, acc[0], a_regs, fresh);
         /* the previous item's MMAs are retired now (each step above waited
          * for its namesake): its stage may be refilled, if it will be */
         if (item > first && item - 1 + STAGES < last)
