@@ -262,23 +262,25 @@ TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp,
     return w4a16_group_params_at<BF16, HAS_Z>(st, w4a16_scale_offset<ROWS>(grp, lane), w4a16_zero_offset<ROWS>(grp, lane), gi, zlo, zhi);
 }
 
-/* The byte offsets in a stage buffer that a thread of a decode tile (the
- * 16-row tile with one warp row, configurations 0 and 3, and the swapped
- * tiles, 6 and 13 with 8 tokens, 14 with 16) reads every item, computed once
- * per block: passed in, they are a register plus an immediate stage offset
- * each; computed where they are used, ptxas redid the arithmetic every item
- * (about 25 instructions an item in configuration 3, 10 in 6; nvdisasm). w:
- * its 16 bytes of packed weight; x[kk]: the ldmatrix row address of k16 step
- * kk (the 8-token swapped tile: of steps 2kk and 2kk+1); s, z: group 0's
- * scales and zero points of its columns. */
-struct w4a16_decode_offsets {
+/* The byte offsets in a stage buffer that a thread reads every item,
+ * computed once per block: passed in, they are a register plus an immediate
+ * stage offset each; computed where they are used, ptxas redid the
+ * arithmetic every item (about 25 instructions an item in configuration 3,
+ * 10 in 6, up to 35 in the warpgroup tiles with zero points; nvdisasm). w:
+ * its 16 bytes of packed weight; s, z: group 0's scales and zero points of
+ * its columns (every tile whose warps own 16 columns: the decode tiles and
+ * the warpgroup ones); x[kk]: the ldmatrix row address of k16 step kk, for
+ * the decode tiles alone (the 16-row tile with one warp row, configurations
+ * 0 and 3, and the swapped tiles, 6 and 13 with 8 tokens, 14 with 16; the
+ * 8-token swapped tile: of steps 2kk and 2kk+1). */
+struct w4a16_stage_offsets {
     int w, x[4], s, z;
 };
 /* SWAP: the swapped tile (ROWS 8 or 16 tokens) */
-template <int ROWS, int SWAP> TSR_DEVICE w4a16_decode_offsets w4a16_decode_offsets_of(int tid)
+template <int ROWS, int SWAP> TSR_DEVICE w4a16_stage_offsets w4a16_stage_offsets_of(int tid)
 {
     const int warp = tid / 32, lane = tid % 32;
-    w4a16_decode_offsets o;
+    w4a16_stage_offsets o;
     o.w = w4a16_stage_layout<ROWS>::b_offset + tid * 16;
     o.s = w4a16_scale_offset<ROWS>(warp, lane);
     o.z = w4a16_zero_offset<ROWS>(warp, lane);
@@ -298,7 +300,7 @@ template <int ROWS, int SWAP> TSR_DEVICE w4a16_decode_offsets w4a16_decode_offse
 
 /* Multiplies one stage: each warp its rows and column groups, four k16 steps. */
 template <int MB, int WM, int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_decode_offsets &ofs,
+TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_stage_offsets &ofs,
                                     float acc[MB / WM][2 * WM][4])
 {
     /* the 16-row tile (MB 1) reads at the offsets computed once */
@@ -384,7 +386,7 @@ template <int R, int C> TSR_DEVICE void w4a16_zero(float acc[R][C][4])
  * 16-row tile dequantises each weight into the B operand of two MMAs as
  * well but reads 16-row A fragments and scales the weights in fp16). */
 template <int NT, int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_decode_offsets &ofs,
+TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_stage_offsets &ofs,
                                             float acc[NT][4])
 {
     const uint4 bq = ld_shared<uint4>(st + ofs.w);
@@ -488,7 +490,7 @@ template <int S> constexpr int w4a16_stage_of(w4a16_stage_tag<S>) { return S; }
  * after the next barrier) and waits for every group before its epilogue reads
  * acc. */
 template <int MB, int BF16, int HAS_Z>
-TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_decode_offsets *ofs,
+TSR_DEVICE void w4a16_compute_stage_wgmma(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_stage_offsets *ofs,
                                           float acc[2 * MB][4], uint32_t a[4][4], int fresh)
 {
     typedef w4a16_stage_layout<16 * MB, 1024> L;
@@ -689,7 +691,7 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
     /* the column computed (two divisions per block, none per item) */
     int nt = first / p.k_tiles;
     const int kt0 = first % p.k_tiles;
-    const w4a16_decode_offsets dofs = w4a16_decode_offsets_of<ROWS, SWAP == 1>(threadIdx.x);
+    const w4a16_stage_offsets sofs = w4a16_stage_offsets_of<ROWS, SWAP == 1>(threadIdx.x);
 
     /* Stages loaded ahead of the one computed: all but that one, and one
      * fewer for the warpgroup tiles, whose MMAs may still read the previous
@@ -779,9 +781,9 @@ __global__ void __launch_bounds__(TSR_W4A16_THREADS, TSR_W4A16_MIN_BLOCKS(MB, WM
             }
             cp_async_commit();
         }
-        if constexpr (SWAP == 1) w4a16_compute_stage_swapped<MB, BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc[0]);
-        else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, &dofs, acc[0], a_regs, fresh);
-        else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, dofs, acc);
+        if constexpr (SWAP == 1) w4a16_compute_stage_swapped<MB, BF16, HAS_Z>(p, smem + s * L::bytes, sofs, acc[0]);
+        else if constexpr (SWAP == 2) w4a16_compute_stage_wgmma<MB, BF16, HAS_Z>(p, smem + s * L::bytes, &sofs, acc[0], a_regs, fresh);
+        else w4a16_compute_stage<MB, WM, BF16, HAS_Z>(p, smem + s * L::bytes, sofs, acc);
     };
     /* The items of the column being computed still to come in this block's
      * range: a countdown, the one per-item test of where the column ends
