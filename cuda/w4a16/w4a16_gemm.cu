@@ -268,8 +268,8 @@ TSR_DEVICE uint32_t w4a16_group_params(const unsigned char *st, int gi, int grp,
  * arithmetic every item (about 25 instructions an item in configuration 3,
  * 10 in 6, up to 35 in the warpgroup tiles with zero points; nvdisasm). w:
  * its 16 bytes of packed weight; s, z: group 0's scales and zero points of
- * its columns (every tile whose warps own 16 columns: the decode tiles and
- * the warpgroup ones); x[kk]: the ldmatrix row address of k16 step kk, for
+ * its columns (every tile whose warps own 16 columns: all but the 2x4 warp
+ * grid, configuration 5); x[kk]: the ldmatrix row address of k16 step kk, for
  * the decode tiles alone (the 16-row tile with one warp row, configurations
  * 0 and 3, and the swapped tiles, 6 and 13 with 8 tokens, 14 with 16; the
  * 8-token swapped tile: of steps 2kk and 2kk+1). */
@@ -303,15 +303,17 @@ template <int MB, int WM, int BF16, int HAS_Z>
 TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsigned char *st, const w4a16_stage_offsets &ofs,
                                     float acc[MB / WM][2 * WM][4])
 {
-    /* the 16-row tile (MB 1) reads at the offsets computed once */
-    constexpr bool DECODE = MB == 1 && WM == 1;
+    /* with one warp row (each warp its 16 columns, as the offsets assume)
+     * the weights, scales and zeros are read at the offsets computed once,
+     * and in the 16-row tile (MB 1) the ldmatrix rows too */
+    constexpr bool OWN16 = WM == 1, DECODE = MB == 1 && WM == 1;
     typedef w4a16_stage_layout<16 * MB> L;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     const int wm = w4a16_warp_m<WM>(warp), wn = w4a16_warp_n<WM>(warp);
     uint32_t words[WM][4], s[WM][2], zlo[WM][2], zhi[WM][2];
 #pragma unroll
     for (int g = 0; g < WM; g++) {
-        const uint4 bq = ld_shared<uint4>(st + (DECODE ? ofs.w : L::b_offset + ((wn * WM + g) * 32 + lane) * 16));
+        const uint4 bq = ld_shared<uint4>(st + (OWN16 ? ofs.w : L::b_offset + ((wn * WM + g) * 32 + lane) * 16));
         words[g][0] = bq.x;
         words[g][1] = bq.y;
         words[g][2] = bq.z;
@@ -323,8 +325,8 @@ TSR_DEVICE void w4a16_compute_stage(const tsr_w4a16_launch_args_t &p, const unsi
             const int gi = kk / 2;
 #pragma unroll
             for (int g = 0; g < WM; g++) {
-                const uint32_t s2 = DECODE ? w4a16_group_params_at<BF16, HAS_Z>(st, ofs.s, ofs.z, gi, zlo[g], zhi[g])
-                                           : w4a16_group_params<16 * MB, BF16, HAS_Z>(st, gi, wn * WM + g, lane, zlo[g], zhi[g]);
+                const uint32_t s2 = OWN16 ? w4a16_group_params_at<BF16, HAS_Z>(st, ofs.s, ofs.z, gi, zlo[g], zhi[g])
+                                          : w4a16_group_params<16 * MB, BF16, HAS_Z>(st, gi, wn * WM + g, lane, zlo[g], zhi[g]);
                 s[g][0] = prmt(s2, 0, 0x1010); /* low half to both halves */
                 s[g][1] = prmt(s2, 0, 0x3232);
             }
