@@ -189,8 +189,8 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
         return tsr_fail(TSR_STATUS_CUDA_ERROR, "%s: occupancy query for config %d: %s", fn, p->config->id, cudaGetErrorString(ce));
     int total = p->k_tiles * p->n_tiles, sms = h->info.sm_count > 0 ? h->info.sm_count : 1;
     /* Striping. With one row slice, spread all (n, k) tiles evenly over the
-     * grid, so a small layer still fills the GPU; with many slices, whole
-     * columns per block once there are enough of them to fill it.
+     * grid, so a small layer still fills the GPU; with several, whichever of
+     * whole columns per block or striping each slice ends sooner (below).
      * How many blocks per SM with one slice: the H100 sweep of run 6
      * (perf/results/2026-11-22-h100, TSR_W4A16_BLOCKS_PER_SM = 1..4, m = 1, 4,
      * 16, eight Llama-3 layers) found two best or within 2% of best on every
@@ -199,7 +199,13 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
      * stages) and its end (partial tiles), except on the largest layers:
      * 70b.gate_up ran 128 us at two, 122 at three or four; 70b.down 69 at two
      * or three, 72 at four. So two, and more only while every block keeps at
-     * least 64 items; the sweep was of the 16-row tile: */
+     * least 64 items; the sweep was of the 16-row tile. The swapped 8-row
+     * tile (the default for m <= 8) stays at two: swept again in
+     * perf/results/2026-11-23-h100 run 20 (after the kernel's reduction
+     * came to load its partials together), two beat the rule's three or
+     * more on 70b.gate_up and 70b.down by 7-8% at m = 1 and 4 and tied on
+     * the other six layers, while the 16-row tile at m = 16 still gained
+     * from more (70b.down 0.93x at two). */
     int wave = sms;
     if (p->m_slices <= 1) {
         int per = per_sm < 2 ? per_sm : 2;
@@ -207,15 +213,27 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
          * 8b.o and 8b.qkv at m = 64 (8 and 12 items a block at two) one per
          * SM was 5-14% faster (run 8) */
         if (p->config->m_blocks > 1 && total < TSR_W4A16_MIN_ITEMS_TALL * sms * per) per = 1;
-        while (per < per_sm && total >= TSR_W4A16_MIN_ITEMS_PER_EXTRA_BLOCK * sms * (per + 1)) per++;
+        while (p->config->swap_ab != 1 && per < per_sm && total >= TSR_W4A16_MIN_ITEMS_PER_EXTRA_BLOCK * sms * (per + 1)) per++;
         if (h->w4a16_forced_blocks_per_sm > 0)
             per = h->w4a16_forced_blocks_per_sm < per_sm ? h->w4a16_forced_blocks_per_sm : per_sm;
         wave = sms * (per > 0 ? per : 1);
     }
     int blocks;
     if (p->m_slices <= 1) blocks = total < wave ? total : wave;
-    else if ((long)p->n_tiles * p->m_slices >= wave) blocks = p->n_tiles;
-    else blocks = wave / p->m_slices; /* one wave */
+    else {
+        /* Several row slices: whole columns per block (no partial sums) take
+         * ceil(n_tiles * m_slices / wave) waves of k_tiles items; striping
+         * each slice over wave / m_slices blocks takes one wave of
+         * ceil(total / that) items. Whole columns always (up to run 20) left
+         * the second wave nearly empty wherever n_tiles * m_slices passed the
+         * SM count a little: 70b.qkv at m = 256 (160 blocks, 132 SMs) took
+         * 161 us against 63 at m = 128. Striping wins when it saves more than
+         * the partials cost, taken as 1/16. */
+        const long whole = ((long)p->n_tiles * p->m_slices + wave - 1) / wave * p->k_tiles;
+        const int per_slice = wave / p->m_slices;
+        const long striped = per_slice > 0 ? ((long)total + per_slice - 1) / per_slice : whole + 1;
+        blocks = striped * 16 < whole * 15 ? per_slice : p->n_tiles;
+    }
     if (blocks > total) blocks = total;
     if (blocks < 1) blocks = 1;
     p->items_per_block = (total + blocks - 1) / blocks;
