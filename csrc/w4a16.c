@@ -61,7 +61,8 @@ static int config_runs_on(tsr_handle_t h, const tsr_w4a16_config_t *c)
  * cache entry for the dense route (TSR_W4A16_ROUTE_DENSE) names no
  * configuration: where such a call runs the kernel after all (under graph
  * capture, in KERNEL mode), the heuristic chooses. */
-static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, int m, int explicit_id, const int *tuned)
+static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m, int explicit_id,
+                                               const int *tuned)
 {
     const tsr_w4a16_config_t *c;
     if (explicit_id >= 0 && (c = config_by_id(explicit_id))) return c;
@@ -80,7 +81,19 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, int m, int explic
      * 1.13-1.27x configuration 5 at m = 128 on every Llama-3 layer of the
      * H100 run 13 (perf/results/2026-11-22-h100); 8 (128 tokens) beat 7 at
      * m = 128 on all eight layers and at m = 256 on five of them */
-    if (is_sm90(h)) return m <= 64 ? &k_configs[7] : &k_configs[8];
+    if (is_sm90(h)) {
+        if (m <= 64) return &k_configs[7];
+        /* the warp-specialised 256-token tile where its row slices pad m no
+         * further than the 128-token tile's (m = 129-256, 385-512, ...) and
+         * the layer's work m * n * k passes 2^34: against configuration 8,
+         * 1.02-1.25x on every such Llama-3 layer at m = 192, 256 and 512, and
+         * 0.82-0.98x on those below that work (70b.o and 8b.down at 256,
+         * 8b.qkv and 8b.o everywhere; H100, perf/results/2026-11-23-h100
+         * run 21, with the striped grid) */
+        const int m128 = (m + 127) / 128 * 128, m256 = (m + 255) / 256 * 256;
+        if (m256 == m128 && (double)m * l->n * l->k > 17179869184.0) return &k_configs[11];
+        return &k_configs[8];
+    }
     if (m <= 64) return &k_configs[2];
     /* the 2x4 warp grid: 1.0-1.25x config 4 from m = 128 on an H100
      * (perf/results/2026-11-22-h100, run 2) */
@@ -158,7 +171,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
     int tuned_id = 0, tuned = 0;
     if (explicit_id < 0 && !config_by_id(h->w4a16_forced_config))
         tsr_tuning_lookup(h, "w4a16", l->dtype, l->group_size, l->n, l->k, m, &tuned_id, &tuned);
-    p->config = choose_config(h, m, explicit_id, tuned ? &tuned_id : NULL);
+    p->config = choose_config(h, l, m, explicit_id, tuned ? &tuned_id : NULL);
     int bm = tsr_w4a16_tile_rows(p->config->m_blocks, p->config->swap_ab);
     p->k_tiles = l->k_padded / TSR_W4A16_TILE_K;
     p->n_tiles = l->n_padded / TSR_W4A16_TILE_N;

@@ -362,6 +362,24 @@ static void test_every_config(void **state)
         assert_int_equal(tsr_w4a16_query_config(saved, &l, m_of[i], &cfg), TSR_STATUS_SUCCESS);
         if (cfg != want[sm90][i]) fail_msg("m=%d on cc %d.%d: the heuristic chose config %d, want %d", m_of[i], dev.cc_major, dev.cc_minor, cfg, want[sm90][i]);
     }
+    /* sm_90 beyond 128 rows: the 256-token tile (11) where it pads m no
+     * further than the 128-token one and m * n * k passes 2^34 (70b.qkv,
+     * k 8192, n 10240, at m = 250, 256 and 512; not at 384, which it pads
+     * further, nor at 129, too little work), else 8 (70b.o, k = n = 8192:
+     * m * n * k is exactly 2^34 at 256) */
+    tsr_w4a16_layout_t big, mid;
+    assert_int_equal(tsr_w4a16_layout(8192, 10240, 128, TSR_DTYPE_F16, 0, 0, &big), TSR_STATUS_SUCCESS);
+    assert_int_equal(tsr_w4a16_layout(8192, 8192, 128, TSR_DTYPE_F16, 0, 0, &mid), TSR_STATUS_SUCCESS);
+    const struct {
+        const tsr_w4a16_layout_t *l;
+        int m, want;
+    } prefill[] = {{&big, 256, 11}, {&big, 512, 11}, {&big, 384, 8}, {&big, 129, 8}, {&big, 250, 11}, {&mid, 256, 8}, {&mid, 512, 11}};
+    for (const auto &c : prefill) {
+        int cfg = -1;
+        assert_int_equal(tsr_w4a16_query_config(saved, c.l, c.m, &cfg), TSR_STATUS_SUCCESS);
+        const int want = sm90 ? c.want : 5;
+        if (cfg != want) fail_msg("k=%d n=%d m=%d on cc %d.%d: the heuristic chose config %d, want %d", c.l->k, c.l->n, c.m, dev.cc_major, dev.cc_minor, cfg, want);
+    }
 }
 
 /* A fresh handle whose dense route works in slabs of one column tile (128

@@ -135,10 +135,12 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
  *   TSR_W4A16_ROUTE_DENSE where it wins; docs/tuning.md); without one, the
  *   route for m >= TSR_W4A16_AUTO_DENSE_MIN_M on sm_90 (where it was
  *   measured) and the kernel otherwise. TSR_W4A16_CONFIG forces the kernel.
- *   1024 since perf/results/2026-11-23-h100 run 18: with the rewritten
- *   dequantisation kernel the route beat configuration 8 at m = 1024 on all
- *   eight Llama-3 layers (1.30-1.38x, f16 and bf16) and by 1.4-1.75x at 2048
- *   and 4096.
+ *   640 since perf/results/2026-11-23-h100 (runs 18 and 21): with the
+ *   rewritten dequantisation kernel the route beat the kernel's best
+ *   configuration on six of the eight Llama-3 layers at m = 768 and on all
+ *   eight at 1024 (1.1-1.3x; 1.4-1.75x configuration 8 at 2048 and 4096),
+ *   while at 512 the kernel (configurations 8 and 11) won on six; 640 lies
+ *   between.
  * - TSR_W4A16_PREFILL_DENSE: the route for m >= TSR_W4A16_DENSE_MIN_M on any
  *   device.
  * - TSR_W4A16_PREFILL_KERNEL: the kernel for every m.
@@ -151,7 +153,7 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
  * into a CUDA graph runs the kernel instead (creating a cuBLAS handle is not
  * capturable; cuBLAS calls are). A handle runs one gemm at a time. */
 #define TSR_W4A16_DENSE_MIN_M 1024
-#define TSR_W4A16_AUTO_DENSE_MIN_M 1024
+#define TSR_W4A16_AUTO_DENSE_MIN_M 640
 #define TSR_W4A16_DENSE_SLAB_BYTES ((size_t)64 << 20)
 #define TSR_W4A16_ROUTE_DENSE (-1)
 typedef enum tsr_w4a16_prefill {
