@@ -139,15 +139,23 @@ static int takes_dense_route(tsr_handle_t h, int m, int explicit_id, const int *
     return is_sm90(h) && m >= TSR_W4A16_AUTO_DENSE_MIN_M;
 }
 
-/* The dense route's slab width: TSR_W4A16_DENSE_SLAB_BYTES of weight or m
- * columns, whichever is wider, so that every cuBLAS call is at least m x m x k
- * (or TSR_W4A16_DENSE_SLAB_COLS); a multiple of the 128-column tile, or all
- * of n. */
+/* The dense route's slab width: the widest of TSR_W4A16_DENSE_SLAB_BYTES of
+ * weight, m columns (every cuBLAS call at least m x m x k) and enough columns
+ * for two waves of 128 x 128 output tiles over the SMs (or
+ * TSR_W4A16_DENSE_SLAB_COLS); a multiple of the 128-column tile, or all of n.
+ * Why the waves: 70b.down (k = 28672) at m = 1024 took slabs of 1152
+ * columns, 72 such tiles a call for 132 SMs, and ran 1.36x slower than the
+ * layer taken whole (H100, perf/results/2026-11-23-h100 run 22). */
 static int dense_slab_cols(tsr_handle_t h, const tsr_w4a16_layout_t *l, int m)
 {
     size_t cols = h->w4a16_dense_slab_cols > 0 ? (size_t)h->w4a16_dense_slab_cols
                                                : TSR_W4A16_DENSE_SLAB_BYTES / ((size_t)l->k * 2);
-    if (h->w4a16_dense_slab_cols <= 0 && cols < (size_t)m) cols = (size_t)m;
+    if (h->w4a16_dense_slab_cols <= 0) {
+        const size_t sms = h->info.sm_count > 0 ? (size_t)h->info.sm_count : 1;
+        const size_t fill = m > 0 ? 2 * sms * 128 * 128 / (size_t)m : 0;
+        if (cols < (size_t)m) cols = (size_t)m;
+        if (cols < fill) cols = fill;
+    }
     cols = (cols + TSR_W4A16_TILE_N - 1) / TSR_W4A16_TILE_N * TSR_W4A16_TILE_N;
     return cols < (size_t)l->n ? (int)cols : l->n;
 }

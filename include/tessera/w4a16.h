@@ -124,10 +124,13 @@ tsr_status_t tsr_w4a16_gemm(tsr_handle_t handle, const tsr_w4a16_layout_t *layou
  * 0.94-1.06x, a tie, at m = 1024). The route: bias rows into C when there is
  * a bias, then, for each slab of columns, tsr_w4a16_dequantize's kernel into
  * the workspace and cublasGemmEx (fp32 accumulation, beta 1 with a bias, so C
- * is rounded once). A slab is TSR_W4A16_DENSE_SLAB_BYTES of dense weight or m
- * columns, whichever is wider (a multiple of 128; all of n when that is
- * less), so the workspace holds at most max(64 MB, m * k * 2 bytes: the size
- * of A) for it, and each cuBLAS call is at least m x m x k.
+ * is rounded once). A slab is the widest of TSR_W4A16_DENSE_SLAB_BYTES of
+ * dense weight, m columns, and 2 * SMs * 16384 / m columns (two waves of
+ * 128 x 128 output tiles a cuBLAS call), a multiple of 128, all of n when
+ * that is less: the workspace holds at most the largest of 64 MB, m * k * 2
+ * bytes (the size of A) and 2 * SMs * 16384 * k * 2 / m bytes (about 240 MB
+ * for k = 28672 at m = 1024 on 132 SMs) for it, and each cuBLAS call is at
+ * least m x m x k.
  * Modes (tsr_w4a16_set_prefill):
  * - TSR_W4A16_PREFILL_AUTO, the default: a tuning-cache entry for the
  *   shape and m bucket decides (ktune times the route beside the kernel
