@@ -275,7 +275,7 @@ static tsr_status_t make_plan(const char *fn, tsr_handle_t h, const tsr_w4a16_la
 tsr_status_t tsr_w4a16_can_implement(tsr_handle_t handle, const tsr_w4a16_layout_t *layout, int m)
 {
     tsr_clear_error();
-    w4a16_plan_t plan;
+    w4a16_plan_t plan = {0};
     return make_plan("tsr_w4a16_can_implement", handle, layout, m, -1, 1, &plan);
 }
 
@@ -284,7 +284,7 @@ tsr_status_t tsr_w4a16_workspace_size(tsr_handle_t handle, const tsr_w4a16_layou
     const char *fn = "tsr_w4a16_workspace_size";
     tsr_clear_error();
     TSR_CHECK_PTR(fn, bytes);
-    w4a16_plan_t plan;
+    w4a16_plan_t plan = {0};
     tsr_status_t st = make_plan(fn, handle, layout, m, -1, 1, &plan);
     if (st) return st;
     /* enough for every configuration, so that a tuned or explicit choice
@@ -312,7 +312,7 @@ tsr_status_t tsr_w4a16_query_config(tsr_handle_t handle, const tsr_w4a16_layout_
     const char *fn = "tsr_w4a16_query_config";
     tsr_clear_error();
     TSR_CHECK_PTR(fn, config);
-    w4a16_plan_t plan;
+    w4a16_plan_t plan = {0};
     tsr_status_t st = make_plan(fn, handle, layout, m, -1, 1, &plan);
     if (!st) *config = plan.dense ? TSR_W4A16_ROUTE_DENSE : plan.config->id;
     return st;
@@ -431,7 +431,7 @@ static tsr_status_t gemm_impl(const char *fn, tsr_handle_t h, const tsr_w4a16_la
                               const void *packed, const void *bias, void *c, void *workspace, size_t workspace_bytes,
                               int config, cudaStream_t stream)
 {
-    w4a16_plan_t plan;
+    w4a16_plan_t plan = {0};
     tsr_status_t st = make_plan(fn, h, l, m, config, 1, &plan);
     if (st) return st;
     if (plan.dense && !h->blas) {
