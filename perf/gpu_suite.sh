@@ -84,15 +84,6 @@ say "w4a16 bf16 vs cuBLAS done"
 # the 16-row decode tile (config 0) beside the default 8-row swapped one (6) at m <= 8
 lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 0 --dequant-from 0 --json "$dest/w4a16_cfg0.json" >"$dest/w4a16_cfg0.md" 2>>"$log" || status=1
 say "w4a16 decode config 0 done"
-# the 8-row decode tile with two items a block barrier (13, not yet timed)
-# against the default rows (6 at m <= 8), row by row
-lim 120 $b --dtype f16 --models 70b,8b --m 1,4,8 --config 13 --dequant-from 0 --json "$dest/w4a16_cfg13.json" >"$dest/w4a16_cfg13.md" 2>>"$log" || status=1
-# the 16-token swapped tile (14, not yet timed) at m = 16 against the
-# default rows there (3 on sm_90, 0 on sm_80)
-lim 120 $b --dtype f16 --models 70b,8b --m 16 --config 14 --dequant-from 0 --json "$dest/w4a16_cfg14.json" >"$dest/w4a16_cfg14.md" 2>>"$log" || status=1
-{ python3 perf/compare_runs.py "$dest/w4a16_f16.json" "$dest/w4a16_cfg13.json" &&
-  python3 perf/compare_runs.py "$dest/w4a16_f16.json" "$dest/w4a16_cfg14.json"; } >"$dest/w4a16_decode_candidates.md" 2>>"$log" || status=1
-say "w4a16 decode configs 13 and 14 done"
 # decode back to back (20 calls between two events, as a decode loop or a
 # graph runs them) beside the usual one call between events, and back to
 # back with programmatic dependent launch (--pdl: "b2b-pdl" rows): the 70B
@@ -105,15 +96,6 @@ say "w4a16 decode configs 13 and 14 done"
 { lim 30 $b --dtype f16 --shape 128,128 --m 1 --dequant-from 0 &&
   lim 30 $b --dtype f16 --shape 8192,512 --m 1 --dequant-from 0 | grep -E '^\| w4a16 '; } >"$dest/w4a16_floor.md" 2>>"$log" || status=1
 say "w4a16 decode back to back and floor done"
-# blocks per SM at m = 1 (the rule in csrc/w4a16.c was measured in run 6 on
-# the 16-row tile, before the swapped one was the default): 2, 3 and 4 on the
-# 70B layers, each against 2 row by row
-for n in 2 3 4; do
-  TSR_W4A16_BLOCKS_PER_SM=$n lim 60 $b --dtype f16 --models 70b --m 1 --dequant-from 0 --json "$dest/w4a16_bpsm$n.json" >"$dest/w4a16_bpsm$n.md" 2>>"$log" || status=1
-done
-{ python3 perf/compare_runs.py "$dest/w4a16_bpsm2.json" "$dest/w4a16_bpsm3.json" &&
-  python3 perf/compare_runs.py "$dest/w4a16_bpsm2.json" "$dest/w4a16_bpsm4.json"; } >"$dest/w4a16_blocks_per_sm.md" 2>>"$log" || status=1
-say "w4a16 decode blocks per SM done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 # the warpgroup (wgmma) tiles forced, sm_90 only: 64 tokens (config 7) and
@@ -122,10 +104,10 @@ say "w4a16 prefill config 5 (2x4 warp grid) done"
 if [ "${arch}" = "90a" ]; then
   lim 180 $b --dtype f16 --m 64,128,256,1024,4096 --config 7 --dequant-from 0 --json "$dest/w4a16_cfg7.json" >"$dest/w4a16_cfg7.md" 2>>"$log" || status=1
   lim 180 $b --dtype f16 --m 64,128,256,1024,2048,4096 --config 8 --dequant-from 0 --json "$dest/w4a16_cfg8.json" >"$dest/w4a16_cfg8.md" 2>>"$log" || status=1
-  # the default route (AUTO: dequantise + cuBLAS from m = 2048 on sm_90, in
+  # the default route (AUTO: dequantise + cuBLAS from m = 640 on sm_90, in
   # slabs) against the kernel's configuration 8, row by row
   python3 perf/compare_runs.py "$dest/w4a16_cfg8.json" "$dest/w4a16_f16.json" >"$dest/w4a16_prefill_route.md" 2>>"$log" || status=1
-  # the route's slab width (64 MB of weight or m columns by default) on
+  # the route's slab width (64 MB of weight, m columns or two output-tile waves by default) on
   # 70b.gate_up (k 8192): 1024 to 16384 columns (16 to 256 MB), m = 2048 and 4096
   : >"$dest/w4a16_dense_slabs.md"
   for cols in 1024 4096 16384; do
@@ -133,32 +115,21 @@ if [ "${arch}" = "90a" ]; then
     { echo "### slabs of $cols columns"; grep -E '^\| (w4a16|op) ' "$dest/w4a16_slab$cols.md"; echo; } >>"$dest/w4a16_dense_slabs.md"
     rm -f "$dest/w4a16_slab$cols.md"
   done
-  # configuration 8 with 8 stages (6 loaded ahead, not 2), and warp-specialised
-  # (10: a loading warpgroup, named-barrier hand-over; 11: the same with 256
-  # tokens, m64n256k16): does prefill wait on memory? 10 and 11 first ran on
-  # a GPU here: one checked call each first (16 n-tiles x 64 k-tiles a row
-  # slice, more items than stages in every block of the grid), so that a
-  # hang costs 30 s and not their 150 s of rows
-  lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 9 --dequant-from 0 --json "$dest/w4a16_cfg9.json" >"$dest/w4a16_cfg9.md" 2>>"$log" || status=1
-  # 12: warp-specialised with 64 tokens, two blocks an SM (against 7 and 8 at m = 64-256)
-  for c in 10 11 12; do
-    ms=128,256,1024,4096
-    [ $c = 12 ] && ms=64,128,256
-    if lim 30 $b --dtype f16 --shape 4096,2048 --m 300 --quick --config $c >>"$log" 2>&1; then
-      lim 150 $b --dtype f16 --m $ms --config $c --dequant-from 0 --json "$dest/w4a16_cfg$c.json" >"$dest/w4a16_cfg$c.md" 2>>"$log" || status=1
-    else
-      say "w4a16 config $c failed or hung on a small layer: its rows skipped (see the log)"
-      status=1
-    fi
-  done
-  say "w4a16 warpgroup tiles (configs 7-12) done"
-  # the prefill candidates row by row against configuration 8, same run
-  : >"$dest/w4a16_prefill_candidates.md"
-  for c in 9 10 11 12; do
-    [ -s "$dest/w4a16_cfg$c.json" ] || continue
-    python3 perf/compare_runs.py "$dest/w4a16_cfg8.json" "$dest/w4a16_cfg$c.json" >>"$dest/w4a16_prefill_candidates.md" 2>>"$log" || status=1
-  done
-  [ -s "$dest/w4a16_cfg12.json" ] && { python3 perf/compare_runs.py "$dest/w4a16_cfg7.json" "$dest/w4a16_cfg12.json" >>"$dest/w4a16_prefill_candidates.md" 2>>"$log" || status=1; }
+  # the warp-specialised 256-token tile (11), the heuristic's choice for some
+  # m in 129-639 since run 21, forced at m = 128-4096 (one checked call first:
+  # a hang costs 30 s, not its rows)
+  if lim 30 $b --dtype f16 --shape 4096,2048 --m 300 --quick --config 11 >>"$log" 2>&1; then
+    lim 150 $b --dtype f16 --m 128,256,1024,4096 --config 11 --dequant-from 0 --json "$dest/w4a16_cfg11.json" >"$dest/w4a16_cfg11.md" 2>>"$log" || status=1
+  else
+    say "w4a16 config 11 failed or hung on a small layer: its rows skipped (see the log)"
+    status=1
+  fi
+  # m = 192-768, where the heuristic picks 8, 11 or the route (from 640): the
+  # default rows with the route beside them, and 11 forced, row by row
+  lim 120 $b --dtype f16 --m 192,384,512,768 --dequant-from 192 --json "$dest/w4a16_mid.json" >"$dest/w4a16_mid.md" 2>>"$log" || status=1
+  lim 120 $b --dtype f16 --m 192,384,512,768 --config 11 --dequant-from 0 --json "$dest/w4a16_mid_cfg11.json" >"$dest/w4a16_mid_cfg11.md" 2>>"$log" || status=1
+  python3 perf/compare_runs.py "$dest/w4a16_mid.json" "$dest/w4a16_mid_cfg11.json" >"$dest/w4a16_mid_candidates.md" 2>>"$log" || status=1
+  say "w4a16 warpgroup tiles (configs 7, 8, 11) and m = 192-768 done"
 fi
 # packing a 70B model's GPTQ tensors: the GPU path against one core of the host
 lim 120 build-gpu/perf/bench_w4a16_pack --model 70b --host-reps 1 --json "$dest/w4a16_pack.json" >"$dest/w4a16_pack.md" 2>>"$log" || status=1
@@ -221,7 +192,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg9 w4a16_cfg10 w4a16_cfg11 w4a16_cfg12 w4a16_prefill_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_cfg13 w4a16_cfg14 w4a16_decode_candidates w4a16_floor w4a16_b2b w4a16_blocks_per_sm w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg11 w4a16_mid w4a16_mid_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_floor w4a16_b2b w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"
