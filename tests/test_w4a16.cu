@@ -245,6 +245,11 @@ static void test_prefill_shapes(void **state)
         {TSR_W4A16_FORMAT_GPTQ, 24, 160, 128, 32, 0, 0, TSR_DTYPE_F16, 0},
         /* two row slices of one column each, split over two blocks per slice */
         {TSR_W4A16_FORMAT_GPTQ, 200, 256, 128, 64, 1, 0, TSR_DTYPE_F16, 1},
+        /* two slices of three columns (9 k-tiles) on the emulation's 4 SMs:
+         * whole columns would take two waves of 9 items, so each slice is
+         * striped over two blocks of 14 items, runs that start and end
+         * inside columns (make_plan's several-slice rule) */
+        {TSR_W4A16_FORMAT_GPTQ, 200, 576, 296, 64, 1, 0, TSR_DTYPE_BF16, 1},
     };
     for (const auto &c : cases) run_case(c);
 }
