@@ -96,6 +96,19 @@ say "w4a16 decode config 0 done"
 { lim 30 $b --dtype f16 --shape 128,128 --m 1 --dequant-from 0 &&
   lim 30 $b --dtype f16 --shape 8192,512 --m 1 --dequant-from 0 | grep -E '^\| w4a16 '; } >"$dest/w4a16_floor.md" 2>>"$log" || status=1
 say "w4a16 decode back to back and floor done"
+# tensor-parallel shards (Llama-3-70B over 8 GPUs: qkv, o, gate_up, down) at
+# m = 1: the default grid against one block an SM, row by row. Run 20 had the
+# 4 MB layer (k 8192, n 512) at 13.1 us with one an SM against 19.8 with
+# two: columns split over many blocks; these shards split theirs 5-26 ways
+: >"$dest/w4a16_tp8.md"
+for kn in 8192,1280 1024,8192 8192,7168 3584,8192; do
+  for n in 0 1; do
+    TSR_W4A16_BLOCKS_PER_SM=$n lim 30 $b --dtype f16 --shape $kn --m 1,16 --dequant-from 0 --json "$dest/w4a16_tp8_$n.json" >/dev/null 2>>"$log" || status=1
+  done
+  python3 perf/compare_runs.py "$dest/w4a16_tp8_0.json" "$dest/w4a16_tp8_1.json" >>"$dest/w4a16_tp8.md" 2>>"$log" || status=1
+  rm -f "$dest/w4a16_tp8_0.json" "$dest/w4a16_tp8_1.json"
+done
+say "w4a16 tensor-parallel shards (the grid rule) done"
 lim 180 $b --dtype f16 --m 128,256,1024,4096 --config 5 --dequant-from 0 --json "$dest/w4a16_cfg5.json" >"$dest/w4a16_cfg5.md" 2>>"$log" || status=1
 say "w4a16 prefill config 5 (2x4 warp grid) done"
 # the warpgroup (wgmma) tiles forced, sm_90 only: 64 tokens (config 7) and
@@ -192,7 +205,7 @@ fi
   echo
   grep -E '^\[gpu_suite' "$log"
   echo
-  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg11 w4a16_mid w4a16_mid_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_floor w4a16_b2b w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
+  for f in compare w4a16_f16 w4a16_bf16 w4a16_cfg0 w4a16_cfg5 w4a16_cfg7 w4a16_cfg8 w4a16_cfg11 w4a16_mid w4a16_mid_candidates w4a16_prefill_route w4a16_dense_slabs w4a16_floor w4a16_tp8 w4a16_b2b w4a16_pack w4a16_vs_tinygemm ktune_bench df11 df11_vs_dfloat11 df11_encode; do
     [ -s "$dest/$f.md" ] && { echo "## $f"; echo; cat "$dest/$f.md"; echo; }
   done
 } >"$dest/report.md"
