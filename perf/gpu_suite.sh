@@ -99,7 +99,7 @@ say "w4a16 decode back to back and floor done"
 # tensor-parallel shards (Llama-3-70B over 8 GPUs: qkv, o, gate_up, down) at
 # m = 1: the default grid against one block an SM, row by row. Run 20 had the
 # 4 MB layer (k 8192, n 512) at 13.1 us with one an SM against 19.8 with
-# two: columns split over many blocks; these shards split theirs 5-26 ways
+# two: columns split over many blocks (these shards: up to about 26)
 : >"$dest/w4a16_tp8.md"
 for kn in 8192,1280 1024,8192 8192,7168 3584,8192; do
   for n in 0 1; do
