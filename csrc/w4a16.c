@@ -86,10 +86,11 @@ static const tsr_w4a16_config_t *choose_config(tsr_handle_t h, const tsr_w4a16_l
         /* the warp-specialised 256-token tile where its row slices pad m no
          * further than the 128-token tile's (m = 129-256, 385-512, ...) and
          * the layer's work m * n * k passes 2^34: against configuration 8,
-         * 1.02-1.25x on every such Llama-3 layer at m = 192, 256 and 512, and
-         * 0.82-0.98x on those below that work (70b.o and 8b.down at 256,
-         * 8b.qkv and 8b.o everywhere; H100, perf/results/2026-11-23-h100
-         * run 21, with the striped grid) */
+         * 1.02-1.25x on every such Llama-3 layer at m = 192, 256 and 512;
+         * below that work mostly slower (0.82-0.98x: 70b.o and 8b.down at
+         * 256, 8b.qkv and 8b.o everywhere), the bound giving up two wins
+         * (70b.qkv at 192, 1.14x; 8b.down at 192, 1.02x; H100,
+         * perf/results/2026-11-23-h100 run 21, with the striped grid) */
         const int m128 = (m + 127) / 128 * 128, m256 = (m + 255) / 256 * 256;
         if (m256 == m128 && (double)m * l->n * l->k > 17179869184.0) return &k_configs[11];
         return &k_configs[8];
