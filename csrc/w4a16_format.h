@@ -131,15 +131,13 @@ TSR_HD int tsr_w4a16_src_zero(int format, const void *qzeros, int n_cols, int ze
  * work. items_per_barrier = 2 (8-warp tiles other than the warpgroup ones)
  * waits and loads for two items at each block barrier instead of one: run 15's
  * decode profile had a warp stalled at the barrier 1.01 of every 7.7 cycles.
- * Rows 3 (decode with half the bytes in flight), 5 (the 2x4 warp grid for
- * prefill), 9-12 (prefill candidates, not yet timed: 9 is row 8 with 8
- * stages, 6 loaded ahead instead of 2; run 15's profile found row 8 waiting
- * with no warp eligible 59% of the time), 13 (row 6 with two items a
- * barrier, not yet timed) and 14 (the swapped tile with 16 tokens, for
- * 8 < m <= 16, not yet timed) are used only when forced or tuned: the GPU
- * benchmark compares them with rows 0, 4, 6 and 8. Rows 7-12 run on sm_90
- * alone (tsr_w4a16_config_supported), where the heuristic takes 7 and 8
- * from m = 33. To add a configuration, add a line here: the kernel file
+ * Rows 9, 10, 12 (prefill candidates: 9 is row 8 with 8 stages, 6 loaded
+ * ahead instead of 2), 13 (row 6 with two items a barrier) and 14 (the
+ * swapped tile with 16 tokens, for 8 < m <= 16) were timed on an H100 in
+ * run 18 (perf/results/2026-11-23-h100) and lost or tied: they, and row 4,
+ * are used only when forced or tuned. Rows 7-12 run on sm_90 alone
+ * (tsr_w4a16_config_supported), where the heuristic takes 3 up to m = 16,
+ * 7 and 8 from m = 33, and 11 for some m beyond 128 (csrc/w4a16.c). To add a configuration, add a line here: the kernel file
  * instantiates every line, and the dispatcher walks them. */
 #define TSR_W4A16_CONFIGS(X) \
     X(0, 1, 8, 1, 0, 1)      \

@@ -401,7 +401,7 @@ TSR_DEVICE void w4a16_compute_stage_swapped(const tsr_w4a16_launch_args_t &p, co
      * fragment, two such sums, of the even and the odd k16 steps: an MMA
      * waits for the one before it into the same registers, so one sum made
      * the item's four MMAs a chain of four, two make two chains of two
-     * (session 12, not yet timed; run 15's profile of this tile: "wait", a
+     * (session 12, kept after run 18; run 15's profile of this tile: "wait", a
      * fixed-latency dependency, the largest stall, 2.06 cycles of every 7.75
      * between a warp's instructions), for 4 FADD an item. With two
      * fragments their two sums are already two chains. */
@@ -576,12 +576,15 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
          * swapped tile's tokens 2(lane%4) and 2(lane%4)+1) are all past m
          * neither writes nor reads its part (decode: 4 lanes of 32; swapped
          * at m = 1: 8 lanes of 32 write) */
+        auto past_m = [&](int mb, int j) {
+            return SWAP ? m0 + 8 * j + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m;
+        };
         float *mine = w4a16_partial_slot(p, me, col, ROWS) + warp * MBW * NJ * 128 + lane * 4;
 #pragma unroll
         for (int mb = 0; mb < MBW; mb++)
 #pragma unroll
             for (int j = 0; j < NJ; j++) {
-                if (SWAP ? m0 + 8 * j + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m) continue;
+                if (past_m(mb, j)) continue;
                 st_global((float4 *)(mine + (mb * NJ + j) * 128),
                           make_float4(acc[mb][j][0], acc[mb][j][1], acc[mb][j][2], acc[mb][j][3]));
             }
@@ -610,11 +613,9 @@ TSR_DEVICE void w4a16_epilogue(const tsr_w4a16_launch_args_t &p, int col, int m0
 #pragma unroll
                 for (int mb = 0; mb < MBW; mb++)
 #pragma unroll
-                    for (int j = 0; j < NJ; j++) {
-                        const bool past_m = SWAP ? m0 + 8 * j + 2 * (lane % 4) >= p.m : m0 + (wm * MBW + mb) * 16 + lane / 4 >= p.m;
-                        v[u][mb][j] = b0 + u > b_last || past_m ? make_float4(0.f, 0.f, 0.f, 0.f)
-                                                                 : ld_global_cg_f4((const float4 *)(part + (mb * NJ + j) * 128));
-                    }
+                    for (int j = 0; j < NJ; j++)
+                        v[u][mb][j] = b0 + u > b_last || past_m(mb, j) ? make_float4(0.f, 0.f, 0.f, 0.f)
+                                                                        : ld_global_cg_f4((const float4 *)(part + (mb * NJ + j) * 128));
             }
 #pragma unroll
             for (int u = 0; u < IN_FLIGHT; u++)
